@@ -1,0 +1,1 @@
+"""testbed: a containerized multi-node testbed for Kubernetes networking."""
