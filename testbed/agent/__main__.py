@@ -1,0 +1,3 @@
+from testbed.agent.main import main
+
+main()
