@@ -121,3 +121,64 @@ def test_pod_to_external_host(cluster, pods, external_server):
         seen = result["reply"].rsplit(":", 1)[0]
         expected = pods[src].ip if flat else cluster.node_ip(pods[src].node)
         assert seen == expected, (src, seen, expected)
+
+
+def _agent_pid(cluster, node: str) -> str:
+    return cluster.exec_node(node, ["cat", "/run/testbed/agent.pid"]).check().stdout.strip()
+
+
+def test_pods_keep_ip_across_agent_restart(cluster, pods):
+    node = pods["a"].node
+    before = {n: cluster.pod(pods[n].namespace, n) for n in "ab"}
+    old_pid = _agent_pid(cluster, node)
+    cluster.exec_node(node, ["kill", "-9", old_pid]).check()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _agent_pid(cluster, node) == old_pid:
+        time.sleep(0.2)
+    assert _agent_pid(cluster, node) != old_pid, "supervisor did not restart the agent"
+    time.sleep(2)  # a few reconcile rounds of the new agent
+    for n in "ab":
+        after = cluster.pod(pods[n].namespace, n)
+        assert after.ip == before[n].ip and after.netns == before[n].netns
+        pids = cluster.exec_node(node, ["ip", "netns", "pids", after.netns]).check().stdout.split()
+        assert len(pids) == 1, f"pod {n} should run exactly one process, found {pids}"
+        assert cluster.probe_one(pods["c"], after.ip, 8080)["reply"] == n
+    netns = cluster.exec_node(node, ["ip", "netns", "list"]).check().stdout
+    pod_netns = [line.split()[0] for line in netns.splitlines() if line.startswith("pod-")]
+    assert len(pod_netns) == len(set(pod_netns)) == 2, pod_netns  # a and b only
+
+
+def _veths(cluster, node: str) -> set[str]:
+    out = cluster.exec_node(node, ["ip", "-o", "link", "show", "type", "veth"]).check().stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
+def test_deleting_a_pod_frees_its_ip_and_veth(cluster, module_namespace):
+    node = cluster.workers()[0]
+    veths_before = _veths(cluster, node)
+    cluster.apply([netexec_pod("gone", module_namespace, node)])
+    pod = cluster.wait_pods_ready(module_namespace, ["gone"], timeout=60)[0]
+    assert len(_veths(cluster, node)) == len(veths_before) + 1
+    cluster.delete([{"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": "gone", "namespace": module_namespace}}])
+    cluster.wait_gone(module_namespace, "gone")
+    assert _veths(cluster, node) == veths_before
+    leftovers = cluster.exec_node(node, ["find", "/var/lib/cni", "-name", pod.ip]).check()
+    assert leftovers.stdout.strip() == "", f"IPAM still holds {pod.ip}: {leftovers.stdout}"
+    netns = cluster.exec_node(node, ["ip", "netns", "list"]).check().stdout
+    assert pod.netns not in netns
+
+
+def test_statefulset_pods_have_stable_names_and_connect(cluster, module_namespace, pods):
+    template = netexec_pod("ss", module_namespace)
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+           "metadata": {"name": "ss", "namespace": module_namespace},
+           "spec": {"replicas": 2, "serviceName": "ss", "podManagementPolicy": "Parallel",
+                    "selector": {"matchLabels": {"app": "ss"}},
+                    "template": {"metadata": {"labels": {"app": "ss"}},
+                                 "spec": template["spec"]}}}
+    cluster.apply([sts])
+    ready = cluster.wait_pods_ready(module_namespace, ["ss-0", "ss-1"], timeout=90)
+    for p in ready:
+        assert cluster.probe_one(pods["a"], p.ip, 8080)["reply"] == p.name
+    cluster.delete([sts])

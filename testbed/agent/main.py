@@ -54,16 +54,21 @@ class Agent:
         with open("/etc/cni/net.d/10-testbed.conflist", "w") as f:
             json.dump(self.conflist, f, indent=2)
 
-    def heartbeat(self) -> None:
+    def heartbeat(self, error: str = "") -> None:
+        """Report the node's status; an error makes it NotReady with the reason."""
         now = time.monotonic()
-        if now - self.last_heartbeat < HEARTBEAT_SECONDS:
+        if not error and now - self.last_heartbeat < HEARTBEAT_SECONDS:
             return
         self.last_heartbeat = now
+        ready = {"type": "Ready", "status": "False" if error else "True",
+                 "reason": "NetworkSetupFailed" if error else "AgentReady",
+                 "lastHeartbeatTime": now_iso()}
+        if error:
+            ready["message"] = error
         self.store.put(status_key("Node", None, self.node), {
             "addresses": [{"type": "InternalIP", "address": self.me["ip"]},
                           {"type": "Hostname", "address": self.node}],
-            "conditions": [{"type": "Ready", "status": "True", "reason": "AgentReady",
-                            "lastHeartbeatTime": now_iso()}],
+            "conditions": [ready],
             "nodeInfo": {"kubeProxyMode": self.config["networking"]["kubeProxyMode"]},
         })
 
@@ -184,7 +189,12 @@ class Agent:
 
     # -- main loop ---------------------------------------------------------------------
     def run(self) -> None:
-        self.setup_node()
+        try:
+            self.setup_node()
+        except Exception as exc:
+            self.heartbeat(error=str(exc).splitlines()[0])
+            time.sleep(2)
+            raise
         self.heartbeat()
         self.adopt()
         while True:

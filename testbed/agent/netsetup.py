@@ -55,10 +55,15 @@ def vxlan_batch(config: dict, me: str) -> list[str]:
         vip, mac = vtep_ip(p["podCIDR"]), vtep_mac(p["ip"])
         lines += [
             f"neigh replace {vip} lladdr {mac} dev {VXLAN_DEV} nud permanent",
-            f"fdb replace {mac} dev {VXLAN_DEV} dst {p['ip']} self permanent",
             f"route replace {p['podCIDR']} via {vip} dev {VXLAN_DEV} onlink",
         ]
     return lines
+
+
+def vxlan_fdb_batch(config: dict, me: str) -> list[str]:
+    """`bridge -batch` lines: where to send frames for each peer's VTEP MAC."""
+    return [f"fdb replace {vtep_mac(p['ip'])} dev {VXLAN_DEV} dst {p['ip']} self permanent"
+            for p in peers(config, me)]
 
 
 def vxlan_create_args(node_ip: str) -> list[str]:
@@ -101,6 +106,9 @@ def apply_node_network(config: dict, me: str) -> None:
         exists = subprocess.run(["ip", "link", "show", VXLAN_DEV], capture_output=True)
         if exists.returncode != 0:
             _run(vxlan_create_args(node["ip"]))
+        fdb = vxlan_fdb_batch(config, me)
+        if fdb:
+            _run(["bridge", "-batch", "-"], "\n".join(fdb) + "\n")
         batch = vxlan_batch(config, me)
     else:
         batch = routed_batch(config, me)

@@ -154,9 +154,20 @@ def get(
 
 
 def _read_manifests(file: Path) -> list[dict]:
-    from testbed.topology import load_manifest_file
+    """Objects in a manifest file, or TopologyError naming file, line and field."""
+    from testbed.topology import Problem, TopologyError
+    from testbed.topology.manifests import load_manifest_file
 
-    return load_manifest_file(file)
+    problems: list[Problem] = []
+
+    def report(path, message: str) -> None:
+        problems.append(Problem(str(file), None, "", message))
+
+    objects, found = load_manifest_file(file, str(file), report)
+    problems += found
+    if problems:
+        raise TopologyError(problems)
+    return objects
 
 
 @app.command()

@@ -34,7 +34,10 @@ def readiness_problems(snap: dict[str, dict[str, dict]], node_names: list[str]) 
     node_status = snap["nodes/status"]
     for name in node_names:
         if not condition(node_status.get(name), "Ready"):
-            problems.append(f"node {name}: agent has not reported Ready")
+            why = next((c.get("message") for c in (node_status.get(name) or {}).get(
+                "conditions", []) if c.get("type") == "Ready" and c.get("message")), None)
+            problems.append(f"node {name}: " + (f"NotReady: {why}" if why else
+                                                "agent has not reported Ready"))
     pods = snap["pods"]
     pod_status = snap["pods/status"]
     for kind, resource in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):

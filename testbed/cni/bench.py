@@ -7,6 +7,7 @@ Used by the CLI benchmark; run directly for a quick comparison::
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import subprocess
 import time
@@ -22,8 +23,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure_add_del(invoker_factory: Callable[[], CniInvoker], conflist: dict,
-                    n: int = 50) -> dict:
+def measure_add_del(invoker_factory: Callable[[], CniInvoker], conflist: dict, n: int = 50) -> dict:
     """Time ``n`` ADDs (into fresh netns ``tbbench-<i>``) and then their DELs.
 
     Returns ``{"median_add_ms", "median_del_ms", "p90_add_ms", "p90_del_ms", "n"}``.
@@ -52,10 +52,8 @@ def measure_add_del(invoker_factory: Callable[[], CniInvoker], conflist: dict,
             added.remove(i)
     finally:
         for i in added:  # a failure part-way: best-effort DEL of what was added
-            try:
+            with contextlib.suppress(Exception):  # cleanup must go on
                 invoker.delete(conflist, names[i], f"/var/run/netns/{names[i]}", "eth0")
-            except Exception:  # noqa: BLE001 - cleanup must go on
-                pass
         for name in created:
             subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
     return {
@@ -67,18 +65,26 @@ def measure_add_del(invoker_factory: Callable[[], CniInvoker], conflist: dict,
     }
 
 
-def reference_conflist(subnet: str, bridge: str, data_dir: str,
-                       name: str = "tbbench-ref") -> dict:
+def reference_conflist(subnet: str, bridge: str, data_dir: str, name: str = "tbbench-ref") -> dict:
     """Equivalent config for Debian's ``bridge`` + ``host-local`` (spec 1.0.0)."""
     return {
         "cniVersion": "1.0.0",
         "name": name,
-        "plugins": [{
-            "type": "bridge", "bridge": bridge, "isGateway": True, "hairpinMode": True,
-            "mtu": 1500,
-            "ipam": {"type": "host-local", "subnet": subnet, "dataDir": data_dir,
-                     "routes": [{"dst": "0.0.0.0/0"}]},
-        }],
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": bridge,
+                "isGateway": True,
+                "hairpinMode": True,
+                "mtu": 1500,
+                "ipam": {
+                    "type": "host-local",
+                    "subnet": subnet,
+                    "dataDir": data_dir,
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                },
+            }
+        ],
     }
 
 
@@ -97,11 +103,19 @@ def _main() -> None:  # pragma: no cover - manual tool, needs root
     opts = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="tbbench-")
     try:
-        ours = testbed_conflist("10.250.1.0/24", "10.250.1.1", 1500, bridge="tbcni-bench0",
-                                name="tbbench-ours", data_dir=f"{tmp}/ipam")
+        ours = testbed_conflist(
+            "10.250.1.0/24",
+            "10.250.1.1",
+            1500,
+            bridge="tbcni-bench0",
+            name="tbbench-ours",
+            data_dir=f"{tmp}/ipam",
+        )
         ref = reference_conflist("10.250.2.0/24", "tbcni-bench1", f"{tmp}/ref-ipam")
-        for label, conf, dirs in (("testbed-cni", ours, [opts.plugin_dir]),
-                                  ("reference bridge", ref, [opts.ref_dir])):
+        for label, conf, dirs in (
+            ("testbed-cni", ours, [opts.plugin_dir]),
+            ("reference bridge", ref, [opts.ref_dir]),
+        ):
             res = measure_add_del(lambda d=dirs: CniInvoker(d, f"{tmp}/cache"), conf, opts.n)
             print(f"{label:18s} {res}")
     finally:

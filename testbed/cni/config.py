@@ -63,8 +63,15 @@ class PluginEnv:
 
     __slots__ = ("command", "container_id", "netns", "ifname", "args", "path")
 
-    def __init__(self, command: str, container_id: str = "", netns: str = "",
-                 ifname: str = "", args: str = "", path: str = "") -> None:
+    def __init__(
+        self,
+        command: str,
+        container_id: str = "",
+        netns: str = "",
+        ifname: str = "",
+        args: str = "",
+        path: str = "",
+    ) -> None:
         self.command = command
         self.container_id = container_id
         self.netns = netns
@@ -102,9 +109,24 @@ class NetConf:
     """Validated plugin configuration (addresses are ints, see :mod:`testbed.cni.ip4`)."""
 
     __slots__ = (
-        "cni_version", "name", "type", "bridge", "mtu", "hairpin", "is_gateway",
-        "network", "prefix", "gateway", "range_start", "range_end", "data_dir",
-        "routes", "dns", "prev_result", "valid_attachments", "raw",
+        "cni_version",
+        "name",
+        "type",
+        "bridge",
+        "mtu",
+        "hairpin",
+        "is_gateway",
+        "network",
+        "prefix",
+        "gateway",
+        "range_start",
+        "range_end",
+        "data_dir",
+        "routes",
+        "dns",
+        "prev_result",
+        "valid_attachments",
+        "raw",
     )
 
     def __init__(self, **fields: object) -> None:
@@ -188,8 +210,10 @@ def _attachments(raw: dict) -> list | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(
-        isinstance(a, dict) and isinstance(a.get("containerID"), str)
-        and isinstance(a.get("ifname"), str) for a in value
+        isinstance(a, dict)
+        and isinstance(a.get("containerID"), str)
+        and isinstance(a.get("ifname"), str)
+        for a in value
     ):
         raise _bad("cni.dev/valid-attachments must be a list of {containerID, ifname}")
     return [(a["containerID"], a["ifname"]) for a in value]
@@ -241,9 +265,22 @@ def parse_config(data: bytes | str | dict) -> NetConf:
     if not data_dir.startswith("/"):
         raise _bad("ipam.dataDir must be an absolute path", data_dir)
     return NetConf(
-        cni_version=version, name=name, type=ptype, bridge=bridge, mtu=mtu,
-        hairpin=hairpin, is_gateway=is_gateway, network=network, prefix=prefix,
-        gateway=gateway, range_start=start, range_end=end, data_dir=data_dir,
-        routes=_routes(ipam), dns=dns, prev_result=prev,
-        valid_attachments=_attachments(raw), raw=raw,
+        cni_version=version,
+        name=name,
+        type=ptype,
+        bridge=bridge,
+        mtu=mtu,
+        hairpin=hairpin,
+        is_gateway=is_gateway,
+        network=network,
+        prefix=prefix,
+        gateway=gateway,
+        range_start=start,
+        range_end=end,
+        data_dir=data_dir,
+        routes=_routes(ipam),
+        dns=dns,
+        prev_result=prev,
+        valid_attachments=_attachments(raw),
+        raw=raw,
     )

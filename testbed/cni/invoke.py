@@ -14,6 +14,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from testbed.cni.conflist import load_conflist, select_version, testbed_conflist, version_key
 from testbed.cni.errors import (
     DECODE_FAILURE,
     INTERNAL,
@@ -27,72 +28,6 @@ __all__ = ["CniError", "CniInvoker", "load_conflist", "select_version", "testbed
 CACHE_KIND = "cniCacheV1"
 
 
-def _vt(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(p) for p in version.split("."))
-    except (AttributeError, ValueError):
-        raise CniError(INVALID_CONFIG, f"invalid cniVersion {version!r}") from None
-
-
-def select_version(conflist: dict) -> str:
-    """Highest version among ``cniVersion`` and ``cniVersions`` (spec: version selection)."""
-    versions = [v for v in [conflist.get("cniVersion"), *conflist.get("cniVersions", [])] if v]
-    if not versions:
-        raise CniError(INVALID_CONFIG, "network configuration has no cniVersion")
-    return max(versions, key=_vt)
-
-
-def _normalise(data: object, source: str) -> dict:
-    if not isinstance(data, dict):
-        raise CniError(DECODE_FAILURE, f"{source}: network configuration must be an object")
-    if "plugins" not in data:  # single-plugin .conf -> one-element list
-        if not data.get("type"):
-            raise CniError(INVALID_CONFIG, f"{source}: plugin configuration has no type")
-        data = {k: data[k] for k in ("cniVersion", "name", "disableCheck") if k in data} | {
-            "plugins": [data]
-        }
-    if not data.get("name"):
-        raise CniError(INVALID_CONFIG, f"{source}: network configuration has no name")
-    plugins = data.get("plugins")
-    if not isinstance(plugins, list) or not plugins:
-        raise CniError(INVALID_CONFIG, f"{source}: 'plugins' must be a non-empty list")
-    for plugin in plugins:
-        if not isinstance(plugin, dict) or not isinstance(plugin.get("type"), str):
-            raise CniError(INVALID_CONFIG, f"{source}: every plugin needs a string 'type'")
-    select_version(data)
-    return data
-
-
-def load_conflist(path: str | os.PathLike) -> dict:
-    """Load a ``.conflist`` (or single-plugin ``.conf``/``.json``) as a conflist dict."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise CniError(DECODE_FAILURE, f"{path}: invalid JSON", str(exc)) from None
-    return _normalise(data, str(path))
-
-
-def testbed_conflist(subnet: str, gateway: str, mtu: int, bridge: str = "tb0",
-                     name: str = "testbed", cni_version: str = "1.1.0", *,
-                     data_dir: str | None = None) -> dict:
-    """The testbed's default conflist: the ``testbed-cni`` plugin alone."""
-    ipam: dict = {"subnet": subnet, "gateway": gateway, "routes": [{"dst": "0.0.0.0/0"}]}
-    if data_dir:
-        ipam["dataDir"] = data_dir
-    return {
-        "cniVersion": cni_version,
-        "name": name,
-        "plugins": [{
-            "type": "testbed-cni",
-            "bridge": bridge,
-            "mtu": mtu,
-            "hairpinMode": True,
-            "isGateway": True,
-            "ipam": ipam,
-        }],
-    }
-
-
 def _cni_args(args: dict | None) -> str:
     return ";".join(f"{k}={v}" for k, v in (args or {}).items())
 
@@ -104,8 +39,9 @@ class CniInvoker:
     ``cache_dir`` holds one cached ADD result per attachment.
     """
 
-    def __init__(self, bin_dirs: list[str], cache_dir: str = "/var/lib/cni/results",
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self, bin_dirs: list[str], cache_dir: str = "/var/lib/cni/results", timeout: float = 60.0
+    ) -> None:
         self.bin_dirs = [str(d) for d in bin_dirs]
         self.cache_dir = str(cache_dir)
         self.timeout = timeout
@@ -120,24 +56,46 @@ class CniInvoker:
             path = os.path.join(d, plugin_type)
             if os.path.isfile(path) and os.access(path, os.X_OK):
                 return path
-        raise CniError(INTERNAL, f"failed to find plugin {plugin_type!r} in {self.bin_dirs}",
-                       plugin=plugin_type)
+        raise CniError(
+            INTERNAL,
+            f"failed to find plugin {plugin_type!r} in {self.bin_dirs}",
+            plugin=plugin_type,
+        )
 
-    def exec_plugin(self, plugin_type: str, command: str, config: dict, container_id: str = "",
-                    netns: str = "", ifname: str = "", args: dict | None = None) -> dict | None:
+    def exec_plugin(
+        self,
+        plugin_type: str,
+        command: str,
+        config: dict,
+        container_id: str = "",
+        netns: str = "",
+        ifname: str = "",
+        args: dict | None = None,
+    ) -> dict | None:
         """Run one plugin once; returns its decoded stdout (None if empty)."""
         env = dict(os.environ)
         env.update(
-            CNI_COMMAND=command, CNI_CONTAINERID=container_id, CNI_NETNS=netns,
-            CNI_IFNAME=ifname, CNI_ARGS=_cni_args(args), CNI_PATH=":".join(self.bin_dirs),
+            CNI_COMMAND=command,
+            CNI_CONTAINERID=container_id,
+            CNI_NETNS=netns,
+            CNI_IFNAME=ifname,
+            CNI_ARGS=_cni_args(args),
+            CNI_PATH=":".join(self.bin_dirs),
         )
         path = self.find_plugin(plugin_type)
         try:
-            proc = subprocess.run([path], input=json.dumps(config).encode(), env=env,
-                                  capture_output=True, timeout=self.timeout, check=False)
+            proc = subprocess.run(
+                [path],
+                input=json.dumps(config).encode(),
+                env=env,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
-            raise CniError(INTERNAL, f"plugin timed out after {self.timeout}s",
-                           plugin=plugin_type) from exc
+            raise CniError(
+                INTERNAL, f"plugin timed out after {self.timeout}s", plugin=plugin_type
+            ) from exc
         except OSError as exc:
             raise CniError(INTERNAL, f"cannot execute plugin: {exc}", plugin=plugin_type) from exc
         out = proc.stdout.decode(errors="replace")
@@ -148,21 +106,34 @@ class CniInvoker:
                 code, msg = int(data["code"]), str(data.get("msg", ""))
                 details = str(data.get("details", ""))
             except (ValueError, KeyError, TypeError):
-                code, msg, details = INTERNAL, f"plugin failed (exit {proc.returncode})", (
-                    err.strip() or out.strip())
+                code, msg, details = (
+                    INTERNAL,
+                    f"plugin failed (exit {proc.returncode})",
+                    (err.strip() or out.strip()),
+                )
             raise CniError(code, msg, details, plugin=plugin_type, stdout=out, stderr=err)
         if not out.strip():
             return None
         try:
             return json.loads(out)
         except ValueError:
-            raise CniError(DECODE_FAILURE, "cannot decode plugin output", out[:200],
-                           plugin=plugin_type, stdout=out, stderr=err) from None
+            raise CniError(
+                DECODE_FAILURE,
+                "cannot decode plugin output",
+                out[:200],
+                plugin=plugin_type,
+                stdout=out,
+                stderr=err,
+            ) from None
 
     @staticmethod
-    def build_config(conflist: dict, plugin: dict, prev_result: dict | None = None,
-                     capability_args: dict | None = None,
-                     inject: dict | None = None) -> dict:
+    def build_config(
+        conflist: dict,
+        plugin: dict,
+        prev_result: dict | None = None,
+        capability_args: dict | None = None,
+        inject: dict | None = None,
+    ) -> dict:
         """A plugin's request config, derived from its plugin config (spec section 3)."""
         conf = {k: v for k, v in plugin.items() if k != "capabilities"}
         conf["name"] = conflist["name"]
@@ -202,14 +173,26 @@ class CniInvoker:
                 out.append(data)
         return out
 
-    def _cache_add(self, conflist: dict, container_id: str, netns: str, ifname: str,
-                   args: dict | None, result: dict) -> None:
+    def _cache_add(
+        self,
+        conflist: dict,
+        container_id: str,
+        netns: str,
+        ifname: str,
+        args: dict | None,
+        result: dict,
+    ) -> None:
         path = self.cache_path(conflist["name"], container_id, ifname)
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {
-            "kind": CACHE_KIND, "containerId": container_id, "ifName": ifname,
-            "networkName": conflist["name"], "netns": netns, "cniArgs": args or {},
-            "config": conflist, "result": result,
+            "kind": CACHE_KIND,
+            "containerId": container_id,
+            "ifName": ifname,
+            "networkName": conflist["name"],
+            "netns": netns,
+            "cniArgs": args or {},
+            "config": conflist,
+            "result": result,
         }
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(entry))
@@ -217,53 +200,81 @@ class CniInvoker:
 
     # --- operations ---------------------------------------------------------------------
 
-    def add(self, conflist: dict, container_id: str, netns_path: str, ifname: str = "eth0",
-            args: dict | None = None, *, capability_args: dict | None = None) -> dict:
+    def add(
+        self,
+        conflist: dict,
+        container_id: str,
+        netns_path: str,
+        ifname: str = "eth0",
+        args: dict | None = None,
+        *,
+        capability_args: dict | None = None,
+    ) -> dict:
         """ADD: run the plugins in order, chaining results; cache and return the final one."""
         prev = None
         for plugin in conflist["plugins"]:
             conf = self.build_config(conflist, plugin, prev, capability_args)
-            prev = self.exec_plugin(plugin["type"], "ADD", conf, container_id, netns_path,
-                                    ifname, args)
+            prev = self.exec_plugin(
+                plugin["type"], "ADD", conf, container_id, netns_path, ifname, args
+            )
         if prev is None:
-            raise CniError(DECODE_FAILURE, "plugin chain returned no result",
-                           plugin=conflist["plugins"][-1]["type"])
+            raise CniError(
+                DECODE_FAILURE,
+                "plugin chain returned no result",
+                plugin=conflist["plugins"][-1]["type"],
+            )
         self._cache_add(conflist, container_id, netns_path, ifname, args, prev)
         return prev
 
-    def delete(self, conflist: dict, container_id: str, netns_path: str = "",
-               ifname: str = "eth0", args: dict | None = None, *,
-               capability_args: dict | None = None) -> None:
+    def delete(
+        self,
+        conflist: dict,
+        container_id: str,
+        netns_path: str = "",
+        ifname: str = "eth0",
+        args: dict | None = None,
+        *,
+        capability_args: dict | None = None,
+    ) -> None:
         """DEL: run the plugins in reverse with the cached result; drop the cache.
 
         Idempotent as far as the plugins are (works without a cache entry too).
         """
         prev = None
-        if _vt(select_version(conflist)) >= (0, 4, 0):
+        if version_key(select_version(conflist)) >= (0, 4, 0):
             prev = self.cached_result(conflist["name"], container_id, ifname)
         for plugin in reversed(conflist["plugins"]):
             conf = self.build_config(conflist, plugin, prev, capability_args)
-            self.exec_plugin(plugin["type"], "DEL", conf, container_id, netns_path, ifname,
-                             args)
+            self.exec_plugin(plugin["type"], "DEL", conf, container_id, netns_path, ifname, args)
         self.cache_path(conflist["name"], container_id, ifname).unlink(missing_ok=True)
 
-    def check(self, conflist: dict, container_id: str, netns_path: str, ifname: str = "eth0",
-              args: dict | None = None, *, capability_args: dict | None = None) -> None:
+    def check(
+        self,
+        conflist: dict,
+        container_id: str,
+        netns_path: str,
+        ifname: str = "eth0",
+        args: dict | None = None,
+        *,
+        capability_args: dict | None = None,
+    ) -> None:
         """CHECK: run the plugins in order with the cached ADD result as prevResult."""
-        if conflist.get("disableCheck") or _vt(select_version(conflist)) < (0, 4, 0):
+        if conflist.get("disableCheck") or version_key(select_version(conflist)) < (0, 4, 0):
             return
         prev = self.cached_result(conflist["name"], container_id, ifname)
         if prev is None:
-            raise CniError(UNKNOWN_CONTAINER, "no cached result for attachment",
-                           f"{conflist['name']}/{container_id}/{ifname}")
+            raise CniError(
+                UNKNOWN_CONTAINER,
+                "no cached result for attachment",
+                f"{conflist['name']}/{container_id}/{ifname}",
+            )
         for plugin in conflist["plugins"]:
             conf = self.build_config(conflist, plugin, prev, capability_args)
-            self.exec_plugin(plugin["type"], "CHECK", conf, container_id, netns_path, ifname,
-                             args)
+            self.exec_plugin(plugin["type"], "CHECK", conf, container_id, netns_path, ifname, args)
 
     def status(self, conflist: dict) -> None:
         """STATUS (1.1.0+): every plugin in order; raises the first error."""
-        if _vt(select_version(conflist)) < (1, 1, 0):
+        if version_key(select_version(conflist)) < (1, 1, 0):
             return
         for plugin in conflist["plugins"]:
             self.exec_plugin(plugin["type"], "STATUS", self.build_config(conflist, plugin))
@@ -277,33 +288,46 @@ class CniInvoker:
         """
         if conflist.get("disableGC"):
             return
-        valid = [a if isinstance(a, dict) else {"containerID": a[0], "ifname": a[1]}
-                 for a in valid_attachments]
+        valid = [
+            a if isinstance(a, dict) else {"containerID": a[0], "ifname": a[1]}
+            for a in valid_attachments
+        ]
         keep = {(a["containerID"], a["ifname"]) for a in valid}
         errors: list[CniError] = []
         for entry in self.cached_attachments(conflist["name"]):
             if (entry.get("containerId"), entry.get("ifName")) in keep:
                 continue
             try:
-                self.delete(conflist, entry["containerId"], entry.get("netns", ""),
-                            entry["ifName"], entry.get("cniArgs") or None)
+                self.delete(
+                    conflist,
+                    entry["containerId"],
+                    entry.get("netns", ""),
+                    entry["ifName"],
+                    entry.get("cniArgs") or None,
+                )
             except CniError as exc:
                 errors.append(exc)
-        if _vt(select_version(conflist)) >= (1, 1, 0):
+        if version_key(select_version(conflist)) >= (1, 1, 0):
             inject = {"cni.dev/valid-attachments": valid}
             for plugin in conflist["plugins"]:
                 try:
-                    self.exec_plugin(plugin["type"], "GC",
-                                     self.build_config(conflist, plugin, inject=inject))
+                    self.exec_plugin(
+                        plugin["type"], "GC", self.build_config(conflist, plugin, inject=inject)
+                    )
                 except CniError as exc:
                     errors.append(exc)
         if len(errors) == 1:
             raise errors[0]
         if errors:
             first = errors[0]
-            raise CniError(first.code, f"GC failed in {len(errors)} places",
-                           "; ".join(str(e) for e in errors), plugin=first.plugin,
-                           stdout=first.stdout, stderr=first.stderr)
+            raise CniError(
+                first.code,
+                f"GC failed in {len(errors)} places",
+                "; ".join(str(e) for e in errors),
+                plugin=first.plugin,
+                stdout=first.stdout,
+                stderr=first.stderr,
+            )
 
     def version(self, plugin_type: str, cni_version: str = "1.1.0") -> dict:
         """VERSION: the plugin's supported spec versions."""

@@ -42,8 +42,14 @@ class IpRange:
 
     __slots__ = ("network", "prefix", "start", "end", "gateway")
 
-    def __init__(self, network: int, prefix: int, start: int | None = None,
-                 end: int | None = None, gateway: int | None = None) -> None:
+    def __init__(
+        self,
+        network: int,
+        prefix: int,
+        start: int | None = None,
+        end: int | None = None,
+        gateway: int | None = None,
+    ) -> None:
         self.network = network
         self.prefix = prefix
         self.start = network + 1 if start is None else start
@@ -51,11 +57,15 @@ class IpRange:
         self.gateway = gateway
 
     @classmethod
-    def from_cidr(cls, cidr: str, start: str | None = None, end: str | None = None,
-                  gateway: str | None = None) -> IpRange:
+    def from_cidr(
+        cls, cidr: str, start: str | None = None, end: str | None = None, gateway: str | None = None
+    ) -> IpRange:
         """Build from text (convenience for callers and tests)."""
         net, prefix = ip4.parse_cidr(cidr)
-        conv = (lambda s: None if s is None else ip4.parse_ip(s))
+
+        def conv(text: str | None) -> int | None:
+            return None if text is None else ip4.parse_ip(text)
+
         return cls(net, prefix, conv(start), conv(end), conv(gateway))
 
     def excluded(self) -> tuple[int, ...]:
@@ -131,24 +141,28 @@ class IpamStore(Protocol):
         ...
 
 
-def assign(store: IpamStore, rng: IpRange, container_id: str, ifname: str) -> tuple[int, bool]:
+def assign(
+    store: IpamStore, rng: IpRange, container_id: str, ifname: str, reuse: bool = False
+) -> tuple[int, bool]:
     """Reserve an address for the attachment; returns ``(ip, newly_reserved)``.
 
-    An attachment that already holds an address in ``rng`` (e.g. an ADD retried after a
-    crash) gets that address back instead of a second one.
+    With ``reuse`` an attachment already holding an address in ``rng`` gets it back
+    instead of a second one; that needs every owner read, so the plugin's ADD (which
+    the spec forbids repeating) skips it and DEL releases all of an attachment's
+    addresses instead.
     """
     with store.lock():
-        owners = store.owners()
-        for ip, owner in owners.items():
-            if owner == (container_id, ifname) and ip in rng:
-                return ip, False
-        used = set(owners)
+        if reuse:
+            for ip, owner in store.owners().items():
+                if owner == (container_id, ifname) and ip in rng:
+                    return ip, False
+        used = store.reserved()
         while True:
             ip = allocate(rng, used, store.last_reserved())
             if store.reserve(ip, container_id, ifname):
                 store.set_last_reserved(ip)
                 return ip, True
-            used.add(ip)  # taken behind our back (should not happen under the lock)
+            used.add(ip)  # taken behind our back (cannot happen under the lock)
 
 
 def release(store: IpamStore, container_id: str, ifname: str) -> list[int]:
@@ -315,7 +329,7 @@ class FileIpamStore:
         try:
             os.unlink(os.path.join(self.dir, ip4.format_ip(ip)))
         except FileNotFoundError:
-            pass
+            return
 
     def last_reserved(self) -> int | None:
         text = _read(os.path.join(self.dir, LAST_RESERVED))

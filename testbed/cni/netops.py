@@ -14,6 +14,7 @@ import zlib
 from testbed.cni.errors import INTERNAL, CniError
 
 SYS_NET = "/sys/class/net"
+IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 NETNS_DIRS = ("/run/netns", "/var/run/netns")
 _SBIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
@@ -28,7 +29,7 @@ class NetOpsError(CniError):
 
 def host_veth_name(container_id: str, ifname: str) -> str:
     """Stable host-side veth name: ``veth`` + 8 hex chars of crc32(containerID:ifname)."""
-    return "veth%08x" % zlib.crc32(f"{container_id}:{ifname}".encode())
+    return f"veth{zlib.crc32(f'{container_id}:{ifname}'.encode()):08x}"
 
 
 # --- pure command builders -------------------------------------------------------------
@@ -47,12 +48,30 @@ def bridge_ensure_cmds(bridge: str, mtu: int, gateway_cidr: str | None) -> list[
     return cmds
 
 
-def veth_cmds(host_if: str, ifname: str, mtu: int, container_mac: str, netns: str,
-              bridge: str, hairpin: bool) -> list[list[str]]:
+def veth_cmds(
+    host_if: str, ifname: str, mtu: int, container_mac: str, netns: str, bridge: str, hairpin: bool
+) -> list[list[str]]:
     """Create the veth pair (peer straight into ``netns``) and enslave the host end."""
     cmds = [
-        ["link", "add", "name", host_if, "mtu", str(mtu), "type", "veth", "peer", "name",
-         ifname, "mtu", str(mtu), "address", container_mac, "netns", netns],
+        [
+            "link",
+            "add",
+            "name",
+            host_if,
+            "mtu",
+            str(mtu),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            ifname,
+            "mtu",
+            str(mtu),
+            "address",
+            container_mac,
+            "netns",
+            netns,
+        ],
         ["link", "set", "dev", host_if, "master", bridge, "up"],
     ]
     if hairpin:
@@ -60,8 +79,9 @@ def veth_cmds(host_if: str, ifname: str, mtu: int, container_mac: str, netns: st
     return cmds
 
 
-def container_cmds(ifname: str, address_cidr: str,
-                   routes: list[tuple[str, str]]) -> list[list[str]]:
+def container_cmds(
+    ifname: str, address_cidr: str, routes: list[tuple[str, str]]
+) -> list[list[str]]:
     """Inside the netns: ``lo`` up, address, interface up, ``(dst, via)`` routes."""
     cmds = [
         ["link", "set", "dev", "lo", "up"],
@@ -85,10 +105,12 @@ def delete_cmds(links: list[str]) -> list[list[str]]:
 
 def batch_text(cmds: list[list[str]]) -> str:
     """Render commands as ``ip -batch`` input (quoting tokens with blanks)."""
+
     def tok(t: str) -> str:
-        if any(c.isspace() or c in "\"\\#" for c in t):
+        if any(c.isspace() or c in '"\\#' for c in t):
             return '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'
         return t
+
     return "".join(" ".join(tok(t) for t in cmd) + "\n" for cmd in cmds)
 
 
@@ -100,8 +122,13 @@ def netns_name(netns_path: str) -> str | None:
     return None
 
 
-def ip_argv(ip: str, netns_path: str | None = None, json: bool = False,
-            nsenter: str = "nsenter", force: bool = False) -> list[str]:
+def ip_argv(
+    ip: str,
+    netns_path: str | None = None,
+    json: bool = False,
+    nsenter: str = "nsenter",
+    force: bool = False,
+) -> list[str]:
     """argv for ``ip -batch -``, optionally inside a netns (``-n`` or via ``nsenter``).
 
     ``force`` keeps going after a failing line (exit status still reports the failure).
@@ -129,62 +156,96 @@ def which(tool: str) -> str:
     raise CniError(INTERNAL, f"{tool} not found in PATH or {':'.join(_SBIN)}")
 
 
-def spawn(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
-    """Run ``argv`` feeding ``stdin``; return ``(exit status, stdout, stderr)``.
+class Spawned:
+    """A started child whose stdin is still open (see :func:`start`)."""
 
-    ``stdin`` must fit a pipe buffer (64 KiB), which ``ip`` batches always do.
-    """
-    import select
+    def __init__(self, argv: list[str]) -> None:
+        in_r, self.stdin = os.pipe()
+        self.out, out_w = os.pipe()
+        self.err, err_w = os.pipe()
+        try:
+            self.pid = os.posix_spawn(
+                argv[0],
+                argv,
+                os.environ,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, in_r, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                ],
+            )
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
 
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    try:
-        pid = os.posix_spawn(
-            argv[0], argv, os.environ,
-            file_actions=[(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
-                          (os.POSIX_SPAWN_DUP2, err_w, 2)],
+    def finish(self, stdin: str = "") -> tuple[int, str, str]:
+        """Feed ``stdin`` (must fit a 64 KiB pipe buffer), collect output, reap."""
+        import select
+
+        try:
+            if stdin:
+                os.write(self.stdin, stdin.encode())
+        except BrokenPipeError:
+            pass
+        finally:
+            os.close(self.stdin)
+        chunks: dict[int, list[bytes]] = {self.out: [], self.err: []}
+        poller = select.poll()
+        for fd in chunks:
+            poller.register(fd, select.POLLIN)
+        remaining = 2
+        while remaining:
+            for fd, _ in poller.poll():
+                data = os.read(fd, 65536)
+                if data:
+                    chunks[fd].append(data)
+                else:
+                    poller.unregister(fd)
+                    remaining -= 1
+        os.close(self.out)
+        os.close(self.err)
+        _, status = os.waitpid(self.pid, 0)
+        return (
+            os.waitstatus_to_exitcode(status),
+            b"".join(chunks[self.out]).decode(),
+            b"".join(chunks[self.err]).decode("utf-8", "replace"),
         )
-    finally:
-        for fd in (in_r, out_w, err_w):
-            os.close(fd)
-    try:
-        if stdin:
-            os.write(in_w, stdin.encode())
-    except BrokenPipeError:
-        pass
-    finally:
-        os.close(in_w)
-    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
-    poller = select.poll()
-    for fd in chunks:
-        poller.register(fd, select.POLLIN)
-    open_fds = 2
-    while open_fds:
-        for fd, _ in poller.poll():
-            data = os.read(fd, 65536)
-            if data:
-                chunks[fd].append(data)
-            else:
-                poller.unregister(fd)
-                open_fds -= 1
-    os.close(out_r)
-    os.close(err_r)
-    _, status = os.waitpid(pid, 0)
-    return (os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]).decode(),
-            b"".join(chunks[err_r]).decode("utf-8", "replace"))
 
 
-def run_batch(cmds: list[list[str]], netns_path: str | None = None, json: bool = False,
-              what: str = "ip batch", force: bool = False) -> str:
+def spawn(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    """Run ``argv`` feeding ``stdin``; return ``(exit status, stdout, stderr)``."""
+    return Spawned(argv).finish(stdin)
+
+
+class Batch:
+    """An ``ip -batch -`` process started ahead of time: exec/startup cost overlaps
+    with earlier work; commands are sent by :meth:`run` (an empty run just ends it)."""
+
+    def __init__(
+        self, netns_path: str | None = None, json: bool = False, force: bool = False
+    ) -> None:
+        argv = ip_argv(which("ip"), netns_path, json, "nsenter", force)
+        if argv[0] == "nsenter":
+            argv[0] = which("nsenter")
+        self._proc = Spawned(argv)
+
+    def run(self, cmds: list[list[str]], what: str = "ip batch") -> str:
+        """Send the commands, wait; raise :class:`NetOpsError` on failure."""
+        status, out, err = self._proc.finish(batch_text(cmds))
+        if status != 0:
+            raise NetOpsError(what, err or out, status)
+        return out
+
+
+def run_batch(
+    cmds: list[list[str]],
+    netns_path: str | None = None,
+    json: bool = False,
+    what: str = "ip batch",
+    force: bool = False,
+) -> str:
     """Execute commands with one ``ip -batch`` process; raise :class:`NetOpsError`."""
-    argv = ip_argv(which("ip"), netns_path, json, "nsenter", force)
-    if argv[0] == "nsenter":
-        argv[0] = which("nsenter")
-    status, out, err = spawn(argv, batch_text(cmds))
-    if status != 0:
-        raise NetOpsError(what, err or out, status)
-    return out
+    return Batch(netns_path, json, force).run(cmds, what)
 
 
 # --- host state via /sys and /proc -----------------------------------------------------
@@ -220,9 +281,9 @@ def bridge_ports(bridge: str) -> list[str]:
         return []
 
 
-def ensure_ip_forward(path: str = "/proc/sys/net/ipv4/ip_forward") -> None:
+def ensure_ip_forward(path: str | None = None) -> None:
     """Set ``net.ipv4.ip_forward=1`` unless already on."""
-    with open(path, "r+") as fh:
+    with open(path or IP_FORWARD, "r+") as fh:
         if fh.read().strip() != "1":
             fh.seek(0)
             fh.write("1")

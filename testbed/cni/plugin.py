@@ -1,10 +1,11 @@
 """The ``testbed-cni`` command handlers (ADD, DEL, CHECK, STATUS, GC, VERSION).
 
-Repeated ADD policy: the spec forbids ADD twice for one attachment and says an ADD must
-fail when the interface already exists, so an ADD whose host veth is present fails with
-code 100 (``ATTACHMENT_EXISTS``) and touches nothing. If only an IPAM reservation
-survived (e.g. the netns vanished without a DEL) the ADD re-uses that address instead
-of leaking it.
+Repeated ADD policy (error, per spec): the spec forbids ADD twice for one attachment and
+says an ADD must fail when the interface already exists, so an ADD whose host veth is
+present fails with code 100 (``ATTACHMENT_EXISTS``) and changes nothing. If only an
+IPAM reservation survived (the netns vanished without a DEL), the ADD reserves a fresh
+address (ADD never reads reservation owners, to stay O(listdir)); DEL releases *every*
+address held by the attachment, so nothing leaks past the DEL.
 
 ADD is transactional: if anything fails after the address was reserved, the host veth
 (if created) is deleted and a newly reserved address is released.
@@ -33,8 +34,11 @@ DEFAULT_DST = (0, 0)
 
 def _require(conf: NetConf, minimum: str, command: str) -> None:
     if version_tuple(conf.cni_version) < version_tuple(minimum):
-        raise CniError(INCOMPATIBLE_VERSION, f"config version does not allow {command}",
-                       f"{command} needs cniVersion >= {minimum}, got {conf.cni_version}")
+        raise CniError(
+            INCOMPATIBLE_VERSION,
+            f"config version does not allow {command}",
+            f"{command} needs cniVersion >= {minimum}, got {conf.cni_version}",
+        )
 
 
 def store_for(conf: NetConf) -> ipam.FileIpamStore:
@@ -44,8 +48,7 @@ def store_for(conf: NetConf) -> ipam.FileIpamStore:
 
 def range_for(conf: NetConf) -> ipam.IpRange:
     """The allocation range of a network."""
-    return ipam.IpRange(conf.network, conf.prefix, conf.range_start, conf.range_end,
-                        conf.gateway)
+    return ipam.IpRange(conf.network, conf.prefix, conf.range_start, conf.range_end, conf.gateway)
 
 
 def effective_routes(conf: NetConf) -> list[tuple[int, int, int | None]]:
@@ -58,8 +61,10 @@ def effective_routes(conf: NetConf) -> list[tuple[int, int, int | None]]:
 
 def cmd_version(stdin_version: str | None) -> dict:
     """VERSION result."""
-    return {"cniVersion": stdin_version or SUPPORTED_VERSIONS[-1],
-            "supportedVersions": list(SUPPORTED_VERSIONS)}
+    return {
+        "cniVersion": stdin_version or SUPPORTED_VERSIONS[-1],
+        "supportedVersions": list(SUPPORTED_VERSIONS),
+    }
 
 
 def _ensure_bridge(conf: NetConf, store: ipam.FileIpamStore) -> None:
@@ -68,16 +73,21 @@ def _ensure_bridge(conf: NetConf, store: ipam.FileIpamStore) -> None:
     with store.lock():  # two first ADDs on a node must not both try to create it
         if not netops.link_exists(conf.bridge):
             mac = ip4.mac_for_ip(conf.gateway)
-            netops.run_batch(netops.bridge_create_cmds(conf.bridge, conf.mtu, mac),
-                             what=f"creating bridge {conf.bridge}")
+            netops.run_batch(
+                netops.bridge_create_cmds(conf.bridge, conf.mtu, mac),
+                what=f"creating bridge {conf.bridge}",
+            )
 
 
 def cmd_add(env: PluginEnv, conf: NetConf) -> dict:
     """Attach the container: veth pair, bridge port, address, routes; return the result."""
     host_if = netops.host_veth_name(env.container_id, env.ifname)
     if netops.link_exists(host_if):
-        raise CniError(ATTACHMENT_EXISTS, f"interface {host_if} already exists",
-                       f"attachment {env.container_id}/{env.ifname} was already added")
+        raise CniError(
+            ATTACHMENT_EXISTS,
+            f"interface {host_if} already exists",
+            f"attachment {env.container_id}/{env.ifname} was already added",
+        )
     if not os.path.exists(env.netns):
         raise CniError(UNKNOWN_CONTAINER, "network namespace does not exist", env.netns)
     store = store_for(conf)
@@ -86,24 +96,35 @@ def cmd_add(env: PluginEnv, conf: NetConf) -> dict:
     routes = effective_routes(conf)
     cmac = ip4.mac_for_ip(ip)
     address = ip4.format_cidr(ip, conf.prefix)
+    inside = None
     try:
         _ensure_bridge(conf, store)
+        # Start the netns-side `ip` now so its exec overlaps the host-side batch.
+        inside = netops.Batch(env.netns)
         gw_cidr = ip4.format_cidr(conf.gateway, conf.prefix) if conf.is_gateway else None
         netops.run_batch(
             netops.bridge_ensure_cmds(conf.bridge, conf.mtu, gw_cidr)
-            + netops.veth_cmds(host_if, env.ifname, conf.mtu, cmac, env.netns, conf.bridge,
-                               conf.hairpin),
+            + netops.veth_cmds(
+                host_if, env.ifname, conf.mtu, cmac, env.netns, conf.bridge, conf.hairpin
+            ),
             what="host-side setup",
         )
-        netops.run_batch(
-            netops.container_cmds(env.ifname, address, [
-                (ip4.format_cidr(dst, plen), ip4.format_ip(gw) if gw else gateway)
-                for dst, plen, gw in routes
-            ]),
-            netns_path=env.netns, what="container-side setup",
+        batch, inside = inside, None
+        batch.run(
+            netops.container_cmds(
+                env.ifname,
+                address,
+                [
+                    (ip4.format_cidr(dst, plen), ip4.format_ip(gw) if gw else gateway)
+                    for dst, plen, gw in routes
+                ],
+            ),
+            what="container-side setup",
         )
         netops.ensure_ip_forward()
     except BaseException:
+        if inside is not None:
+            _quietly(inside.run, [])
         _rollback(host_if, store, ip, newly, env)
         raise
     v = conf.cni_version
@@ -113,28 +134,26 @@ def cmd_add(env: PluginEnv, conf: NetConf) -> dict:
         result.interface(v, env.ifname, cmac, sandbox=env.netns, mtu=conf.mtu),
     ]
     ips = [result.ip_config(v, address, gateway, 2)]
-    rts = [result.route(ip4.format_cidr(d, p), ip4.format_ip(g) if g else None)
-           for d, p, g in routes]
+    rts = [
+        result.route(ip4.format_cidr(d, p), ip4.format_ip(g) if g else None) for d, p, g in routes
+    ]
     return result.build(v, interfaces, ips, rts, result.dns(conf.dns), conf.prev_result)
 
 
-def _rollback(host_if: str, store: ipam.FileIpamStore, ip: int, newly: bool,
-              env: PluginEnv) -> None:
+def _quietly(fn, *args: object) -> None:
     try:
-        if netops.link_exists(host_if):
-            netops.run_batch(netops.delete_cmds([host_if]), what="rollback")
+        fn(*args)
     except Exception as exc:  # keep the original error
-        print(f"testbed-cni: rollback of {host_if} failed: {exc}", file=sys.stderr)
+        print(f"testbed-cni: cleanup step failed: {exc}", file=sys.stderr)
+
+
+def _rollback(
+    host_if: str, store: ipam.FileIpamStore, ip: int, newly: bool, env: PluginEnv
+) -> None:
+    if netops.link_exists(host_if):
+        _quietly(netops.run_batch, netops.delete_cmds([host_if]), None, False, "rollback")
     if newly:
-        ipam.release_ip(store, ip, env.container_id, env.ifname)
-
-
-def _prev_ips(conf: NetConf, env: PluginEnv) -> list[int]:
-    try:
-        _, ips = result.find_attachment(conf.prev_result or {}, env.ifname, env.netns)
-        return [ip4.parse_ip(ipc["address"].split("/")[0]) for ipc in ips]
-    except (KeyError, ValueError, AttributeError):
-        return []
+        _quietly(ipam.release_ip, store, ip, env.container_id, env.ifname)
 
 
 def cmd_del(env: PluginEnv, conf: NetConf) -> None:
@@ -146,11 +165,7 @@ def cmd_del(env: PluginEnv, conf: NetConf) -> None:
         except netops.NetOpsError:
             if netops.link_exists(host_if):  # not a concurrent removal: a real failure
                 raise
-    store = store_for(conf)
-    hinted = [ip for ip in _prev_ips(conf, env)
-              if ipam.release_ip(store, ip, env.container_id, env.ifname)]
-    if not hinted:  # no (usable) prevResult: find the reservation by owner
-        ipam.release(store, env.container_id, env.ifname)
+    ipam.release(store_for(conf), env.container_id, env.ifname)
 
 
 def _fail(msg: str, details: str = "") -> CniError:
@@ -176,8 +191,11 @@ def cmd_check(env: PluginEnv, conf: NetConf) -> None:
         addr = ipc["address"].split("/")[0]
         if store.owner(ip4.parse_ip(addr)) != (env.container_id, env.ifname):
             raise _fail(f"IP reservation for {addr} is missing")
-    docs = jsonlite.loads_many(netops.run_batch(
-        netops.check_cmds(env.ifname), netns_path=env.netns, json=True, what="inspecting netns"))
+    docs = jsonlite.loads_many(
+        netops.run_batch(
+            netops.check_cmds(env.ifname), netns_path=env.netns, json=True, what="inspecting netns"
+        )
+    )
     links = docs[0] if docs else []
     if not links:
         raise _fail(f"interface {env.ifname} missing in {env.netns}")
@@ -186,8 +204,11 @@ def cmd_check(env: PluginEnv, conf: NetConf) -> None:
         raise _fail(f"{env.ifname} has MAC {link.get('address')}, expected {iface['mac']}")
     if "UP" not in link.get("flags", []):
         raise _fail(f"{env.ifname} is down")
-    have = {f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
-            if a.get("family") == "inet"}
+    have = {
+        f"{a['local']}/{a['prefixlen']}"
+        for a in link.get("addr_info", [])
+        if a.get("family") == "inet"
+    }
     for ipc in ips:
         if ipc["address"] not in have:
             raise _fail(f"{env.ifname} lacks address {ipc['address']}")
@@ -206,8 +227,11 @@ def cmd_status(conf: NetConf) -> None:
         raise CniError(NOT_AVAILABLE, "IPAM store is not writable", store.dir)
     used = store.reserved()
     if used and not netops.link_exists(conf.bridge):
-        raise CniError(NOT_AVAILABLE_LIMITED, f"bridge {conf.bridge} is missing",
-                       f"{len(used)} addresses in use")
+        raise CniError(
+            NOT_AVAILABLE_LIMITED,
+            f"bridge {conf.bridge} is missing",
+            f"{len(used)} addresses in use",
+        )
     if range_for(conf).free_count(used) <= 0:
         raise CniError(NOT_AVAILABLE, "no IP addresses available", conf.subnet)
 
@@ -227,12 +251,14 @@ def cmd_gc(conf: NetConf) -> None:
     except Exception as exc:  # keep going: delete what we can, report at the end
         errors.append(f"IPAM: {exc}")
     keep = {netops.host_veth_name(cid, ifname) for cid, ifname in valid}
-    stray = [p for p in netops.bridge_ports(conf.bridge)
-             if p.startswith("veth") and len(p) == 12 and p not in keep]
+    stray = [
+        p
+        for p in netops.bridge_ports(conf.bridge)
+        if p.startswith("veth") and len(p) == 12 and p not in keep
+    ]
     if stray:
         try:
-            netops.run_batch(netops.delete_cmds(stray), what="deleting stray veths",
-                             force=True)
+            netops.run_batch(netops.delete_cmds(stray), what="deleting stray veths", force=True)
         except CniError as exc:
             errors.append(f"veths: {exc}")
     if errors:

@@ -21,8 +21,9 @@ def has_ip_version(cni_version: str) -> bool:
     return cni_version.startswith("0.")
 
 
-def interface(cni_version: str, name: str, mac: str, sandbox: str = "",
-              mtu: int | None = None) -> dict:
+def interface(
+    cni_version: str, name: str, mac: str, sandbox: str = "", mtu: int | None = None
+) -> dict:
     """One ``interfaces[]`` entry (``sandbox`` omitted for host interfaces)."""
     out = {"name": name, "mac": mac}
     if mtu is not None and cni_version == "1.1.0":
@@ -81,8 +82,14 @@ def convert(result: dict, cni_version: str) -> dict:
     return out
 
 
-def build(cni_version: str, interfaces: list[dict], ips: list[dict], routes: list[dict],
-          dns_block: dict | None = None, prev_result: dict | None = None) -> dict:
+def build(
+    cni_version: str,
+    interfaces: list[dict],
+    ips: list[dict],
+    routes: list[dict],
+    dns_block: dict | None = None,
+    prev_result: dict | None = None,
+) -> dict:
     """Assemble an ADD result, appending to ``prev_result`` (chained) if given.
 
     ``ips[].interface`` indexes in ``ips`` refer to ``interfaces`` as passed and are

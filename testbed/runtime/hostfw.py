@@ -8,6 +8,7 @@ flow between nodes; it cannot leave the bridge, so nothing reaches the outside.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 
 CHAIN = "DOCKER-USER"
@@ -41,11 +42,19 @@ def remove_rules(testbed: str) -> int:
     """Delete every DOCKER-USER rule carrying this testbed's comment; returns how many."""
     proc = _iptables("-S", CHAIN)
     removed = 0
-    marker = f'--comment {rule_comment(testbed)} '
-    for line in proc.stdout.splitlines():
-        if line.startswith(f"-A {CHAIN} ") and (marker in line + " "):
-            spec = line.split()[2:]
-            spec = [w.strip('"') for w in spec]
-            if _iptables("-D", CHAIN, *spec).returncode == 0:
-                removed += 1
+    for spec in rules_for(proc.stdout, testbed):
+        if _iptables("-D", CHAIN, *spec).returncode == 0:
+            removed += 1
     return removed
+
+
+def rules_for(listing: str, testbed: str) -> list[list[str]]:
+    """Rule specs in `iptables -S` output that carry this testbed's comment (pure)."""
+    out = []
+    for line in listing.splitlines():
+        words = shlex.split(line)
+        if words[:2] != ["-A", CHAIN] or "--comment" not in words:
+            continue
+        if words[words.index("--comment") + 1] == rule_comment(testbed):
+            out.append(words[2:])
+    return out

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
-from .errors import Path
+from .errors import Finding
 from .model import Topology
 from .plan import usable_addresses
 
-Finding = tuple[Path, str]
 _NET = ("spec", "networking")
 # Smallest service range: room for the API service (.1) and cluster DNS (.10).
 MAX_SERVICE_PREFIX = 28

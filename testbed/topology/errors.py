@@ -7,8 +7,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-Path = tuple[str | int, ...]
+FieldPath = tuple[str | int, ...]
 """A location inside a YAML document: mapping keys and sequence indexes."""
+Finding = tuple[FieldPath, str]
+"""A problem not yet tied to a file: where it is, and the message."""
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _MAX_SHOWN = 80

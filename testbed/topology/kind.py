@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Path
+from .errors import FieldPath, Finding
 from .model import API_VERSION, KIND
 
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
@@ -46,7 +46,7 @@ def is_kind_config(data: dict[Any, Any]) -> bool:
     return data.get("kind") == "Cluster" or (isinstance(api, str) and api.startswith("kind.x-k8s"))
 
 
-def kind_path(path: Path) -> Path:
+def kind_path(path: FieldPath) -> FieldPath:
     """Where a path of the mapped topology came from in the kind config."""
     if path[:2] == ("metadata", "name"):
         return ("name",)
@@ -57,13 +57,13 @@ def kind_path(path: Path) -> Path:
     return path
 
 
-def kind_to_topology(data: dict[Any, Any]) -> tuple[dict[str, Any], list[tuple[Path, str]]]:
+def kind_to_topology(data: dict[Any, Any]) -> tuple[dict[str, Any], list[Finding]]:
     """Map a kind config to topology data, plus findings (kind-config paths).
 
     The returned data still goes through the normal schema validation, whose
     findings must be mapped back with :func:`kind_path`.
     """
-    findings: list[tuple[Path, str]] = []
+    findings: list[Finding] = []
     if data.get("apiVersion") != KIND_API_VERSION:
         got = data.get("apiVersion")
         what = "missing" if got is None else "not supported"
@@ -111,30 +111,35 @@ def kind_to_topology(data: dict[Any, Any]) -> tuple[dict[str, Any], list[tuple[P
     return topology, findings
 
 
-def _nodes(nodes: list[Any]) -> tuple[list[Any], list[tuple[Path, str]]]:
-    findings: list[tuple[Path, str]] = []
+def _nodes(nodes: list[Any]) -> tuple[list[Any], list[Finding]]:
+    findings: list[Finding] = []
     counts: dict[str, int] = {}
     mapped: list[Any] = []
     for index, node in enumerate(nodes):
         if not isinstance(node, dict):
             mapped.append(node)
             continue
-        path: Path = ("nodes", index)
+        path: FieldPath = ("nodes", index)
         findings += _unknown_fields(node, path, _NODE_MAPPED, _NODE_IGNORED, _NODE_UNSUPPORTED)
-        role = node.get("role", "control-plane")  # kind's default role
         out = {k: v for k, v in node.items() if k in _NODE_MAPPED}
-        if isinstance(role, str):
-            # kind's container naming: control-plane, control-plane2, worker, worker2, ...
-            counts[role] = counts.get(role, 0) + 1
-            out["name"] = role if counts[role] == 1 else f"{role}{counts[role]}"
+        role = out.setdefault("role", "control-plane")  # kind's default, unlike ours
+        # kind's container naming: control-plane, control-plane2, worker, worker2, ...
+        # (a malformed role is reported by the schema; "node" keeps its name valid).
+        base = role if isinstance(role, str) and role in ("control-plane", "worker") else "node"
+        counts[base] = counts.get(base, 0) + 1
+        out["name"] = base if counts[base] == 1 else f"{base}{counts[base]}"
         mapped.append(out)
     return mapped, findings
 
 
 def _unknown_fields(
-    data: dict[Any, Any], path: Path, mapped: set[str], ignored: set[str], unsupported: set[str]
-) -> list[tuple[Path, str]]:
-    findings: list[tuple[Path, str]] = []
+    data: dict[Any, Any],
+    path: FieldPath,
+    mapped: set[str],
+    ignored: set[str],
+    unsupported: set[str],
+) -> list[Finding]:
+    findings: list[Finding] = []
     for key, value in data.items():
         if key in mapped or key in ignored:
             continue

@@ -16,8 +16,7 @@ from pydantic import ValidationError
 from . import kind as kindcfg
 from . import manifests as mf
 from .checks import check_topology
-from .errors import Path as DocPath
-from .errors import Problem, TopologyError, format_path
+from .errors import FieldPath, Problem, TopologyError, format_path
 from .messages import translate
 from .model import API_VERSION, Topology
 from .yamlpos import Positions, parse_single
@@ -64,9 +63,9 @@ class Locator:
     file: str
     positions: Positions = field(default_factory=Positions)
     # For kind configs: topology path -> path in the kind file.
-    to_source: Callable[[DocPath], DocPath] = lambda path: path
+    to_source: Callable[[FieldPath], FieldPath] = lambda path: path
 
-    def problem(self, path: DocPath, message: str) -> Problem:
+    def problem(self, path: FieldPath, message: str) -> Problem:
         src = self.to_source(path)
         return Problem(self.file, self.positions.line(src), format_path(src), message)
 
@@ -133,7 +132,7 @@ def with_overrides(
     ``--node-subnet``); the rest keep their file and line.
     """
     data = lt.topology.model_dump(by_alias=True)
-    flags: dict[DocPath, str] = {}
+    flags: dict[FieldPath, str] = {}
     if name is not None:
         data["metadata"]["name"] = name
         flags[("metadata", "name")] = "--name"
@@ -145,7 +144,7 @@ def with_overrides(
         flags[("spec", "networking", "nodeSubnet")] = "--node-subnet"
     locator = lt.locator or Locator(str(lt.source) if lt.source else "<topology>")
 
-    def report(path: DocPath, message: str) -> Problem:
+    def report(path: FieldPath, message: str) -> Problem:
         for flagged, flag in flags.items():
             if path[: len(flagged)] == flagged:
                 return Problem(COMMAND_LINE, None, flag, message)
@@ -159,7 +158,7 @@ def with_overrides(
     )
 
 
-def _validate(data: Any) -> tuple[Topology | None, list[tuple[DocPath, str]]]:
+def _validate(data: Any) -> tuple[Topology | None, list[tuple[FieldPath, str]]]:
     """Schema validation, then cross-field checks when the shape is right."""
     try:
         topology = Topology.model_validate(data, by_alias=True, by_name=False)
@@ -213,9 +212,9 @@ def _resolve_manifests(
         return []
     objects: list[dict[str, Any]] = []
     for index, entry in enumerate(entries):
-        where: DocPath = ("spec", "manifests", index)
+        where: FieldPath = ("spec", "manifests", index)
 
-        def report(path: DocPath, message: str, where: DocPath = where) -> None:
+        def report(path: FieldPath, message: str, where: FieldPath = where) -> None:
             problems.append(locator.problem((*where, *path), message))
 
         if isinstance(entry, str) and entry.strip():
@@ -234,14 +233,16 @@ def _resolve_cni(
     cni = topology.spec.networking.cni
     if cni.type != "custom" or not cni.conflist or not cni.bin_dir:
         return None, None  # missing ones were already reported by the checks
-    conflist = mf.resolve(base_dir, cni.conflist).absolute()
-    bin_dir = mf.resolve(base_dir, cni.bin_dir).absolute()
+    conflist = Path(os.path.normpath(mf.resolve(base_dir, cni.conflist).absolute()))
+    bin_dir = Path(os.path.normpath(mf.resolve(base_dir, cni.bin_dir).absolute()))
     why = mf.check_conflist(conflist)
     if why:
-        problems.append(locator.problem((*_CNI, "conflist"), f"{cni.conflist}: {why}"))
+        problems.append(
+            locator.problem((*_CNI, "conflist"), f"{mf.printable(cni.conflist)}: {why}")
+        )
     why = mf.check_bin_dir(bin_dir)
     if why:
-        problems.append(locator.problem((*_CNI, "binDir"), f"{cni.bin_dir}: {why}"))
+        problems.append(locator.problem((*_CNI, "binDir"), f"{mf.printable(cni.bin_dir)}: {why}"))
     return conflist, bin_dir
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path as FsPath
+from pathlib import Path
 from typing import Any
 
-from .errors import Path, Problem, TopologyError, format_path
+from .errors import FieldPath, Problem, TopologyError, format_path
 from .yamlpos import Positions, parse_all
 
 # Manifests and conflists are small; refusing huge files keeps a typo such as
@@ -16,10 +16,10 @@ from .yamlpos import Positions, parse_all
 MAX_FILE_BYTES = 16 * 1024 * 1024
 _REQUIRED = "every Kubernetes object needs kind, apiVersion and metadata.name"
 
-Report = Callable[[Path, str], None]
+Report = Callable[[FieldPath, str], None]
 
 
-def read_text(path: FsPath) -> str:
+def read_text(path: Path) -> str:
     """Read a UTF-8 file; raises ValueError with a one-line reason."""
     try:
         if not path.exists():
@@ -37,20 +37,27 @@ def read_text(path: FsPath) -> str:
         raise ValueError(f"not UTF-8 text (bad byte at offset {err.start})") from None
 
 
-def resolve(base_dir: FsPath, entry: str) -> FsPath:
+def resolve(base_dir: Path, entry: str) -> Path:
     """``entry`` relative to ``base_dir`` (absolute entries stay as they are)."""
-    return base_dir / FsPath(entry)
+    return base_dir / Path(entry)
 
 
 def display(display_base: str, entry: str) -> str:
     """How a file next to the topology is named in messages (as the user would type it)."""
     if os.path.isabs(entry) or not display_base:
-        return os.path.normpath(entry)
-    return os.path.normpath(os.path.join(display_base, entry))
+        return printable(os.path.normpath(entry))
+    return printable(os.path.normpath(os.path.join(display_base, entry)))
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped and length capped, for one-line problems."""
+    if not text.isprintable():
+        text = json.dumps(text, ensure_ascii=False)[1:-1]
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def load_manifest_file(
-    path: FsPath, shown: str, report: Report
+    path: Path, shown: str, report: Report
 ) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Objects in one manifest file; problems inside it name the manifest file.
 
@@ -74,13 +81,13 @@ def load_manifest_file(
 
 
 def _reporter(file: str, positions: Positions, problems: list[Problem]) -> Report:
-    def report(path: Path, message: str) -> None:
+    def report(path: FieldPath, message: str) -> None:
         problems.append(Problem(file, positions.line(path), format_path(path), message))
 
     return report
 
 
-def check_objects(data: Any, path: Path, report: Report) -> list[dict[str, Any]]:
+def check_objects(data: Any, path: FieldPath, report: Report) -> list[dict[str, Any]]:
     """The objects in one document (``kind: List`` flattened), reporting bad ones."""
     good = []
     for item_path, item in _flatten(data, path, report):
@@ -89,7 +96,7 @@ def check_objects(data: Any, path: Path, report: Report) -> list[dict[str, Any]]
     return good
 
 
-def _flatten(data: Any, path: Path, report: Report) -> Iterator[tuple[Path, Any]]:
+def _flatten(data: Any, path: FieldPath, report: Report) -> Iterator[tuple[FieldPath, Any]]:
     if isinstance(data, dict) and data.get("kind") == "List":
         items = data.get("items")
         if items is None:
@@ -103,7 +110,7 @@ def _flatten(data: Any, path: Path, report: Report) -> Iterator[tuple[Path, Any]
     yield path, data
 
 
-def _check_object(obj: Any, path: Path, report: Report) -> bool:
+def _check_object(obj: Any, path: FieldPath, report: Report) -> bool:
     if not isinstance(obj, dict):
         what = "a list" if isinstance(obj, list) else "a scalar"
         report(path, f"expected a Kubernetes object (a mapping), got {what}")
@@ -134,7 +141,7 @@ def _check_object(obj: Any, path: Path, report: Report) -> bool:
     return ok
 
 
-def check_conflist(path: FsPath) -> str | None:
+def check_conflist(path: Path) -> str | None:
     """Why ``path`` is not a usable CNI conflist, or None if it is."""
     try:
         text = read_text(path)
@@ -149,7 +156,7 @@ def check_conflist(path: FsPath) -> str | None:
     return None
 
 
-def check_bin_dir(path: FsPath) -> str | None:
+def check_bin_dir(path: Path) -> str | None:
     """Why ``path`` is not a usable CNI plugin directory, or None if it is."""
     try:
         if not path.exists():

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import Path, show
+from .errors import FieldPath, Finding, show
 
 # What a wrong value of each Literal field is "not", for messages such as
 # '"iptabels" is not a mode; expected one of iptables, nftables, ipvs, ebpf'.
@@ -26,7 +26,7 @@ _LITERAL_NOUNS = {
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
 
-def translate(err: ValidationError, data: Any, root: type[BaseModel]) -> list[tuple[Path, str]]:
+def translate(err: ValidationError, data: Any, root: type[BaseModel]) -> list[Finding]:
     """One ``(path, message)`` per pydantic error, with paths following ``data``."""
     findings = []
     for error in err.errors(include_url=False):
@@ -35,7 +35,7 @@ def translate(err: ValidationError, data: Any, root: type[BaseModel]) -> list[tu
     return findings
 
 
-def _data_path(loc: tuple[Any, ...], data: Any, *, missing: bool) -> Path:
+def _data_path(loc: tuple[Any, ...], data: Any, *, missing: bool) -> FieldPath:
     """The part of ``loc`` that names real places in ``data``.
 
     pydantic adds its own markers to ``loc`` ("[key]" for dict keys, union
@@ -57,7 +57,7 @@ def _data_path(loc: tuple[Any, ...], data: Any, *, missing: bool) -> Path:
     return tuple(path)
 
 
-def _message(error: Any, path: Path, root: type[BaseModel]) -> str:
+def _message(error: Any, path: FieldPath, root: type[BaseModel]) -> str:
     kind, value = error["type"], error.get("input")
     ctx = error.get("ctx") or {}
     last = path[-1] if path else ""
@@ -85,7 +85,7 @@ def _message(error: Any, path: Path, root: type[BaseModel]) -> str:
     return f"{error['msg']} (got {show(value)})"
 
 
-def _suggest(path: Path, root: type[BaseModel]) -> str:
+def _suggest(path: FieldPath, root: type[BaseModel]) -> str:
     model = _model_at(path[:-1], root)
     if model is None or not isinstance(path[-1], str):
         return ""
@@ -96,7 +96,7 @@ def _suggest(path: Path, root: type[BaseModel]) -> str:
     return f"; expected one of {', '.join(known)}"
 
 
-def _model_at(path: Path, root: type[BaseModel]) -> type[BaseModel] | None:
+def _model_at(path: FieldPath, root: type[BaseModel]) -> type[BaseModel] | None:
     """The model class that validates the mapping at ``path``, if there is one."""
     current: Any = root
     for part in path:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import Path, Problem, TopologyError, format_path, show
+from .errors import FieldPath, Problem, TopologyError, format_path, show
 
 # A YAML document small enough to be a topology or a manifest never comes close
 # to this; the limit only exists to defuse "billion laughs" alias expansion.
@@ -31,9 +31,9 @@ _SEQ_TAGS = {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap", "tag:yaml.org,20
 class Positions:
     """Maps a path inside one YAML document to the 1-based line it starts on."""
 
-    lines: dict[Path, int] = field(default_factory=dict)
+    lines: dict[FieldPath, int] = field(default_factory=dict)
 
-    def line(self, path: Path) -> int | None:
+    def line(self, path: FieldPath) -> int | None:
         """Line of ``path``, or of its nearest recorded ancestor.
 
         Falling back to the ancestor is what makes a *missing* field point at
@@ -137,7 +137,9 @@ def _syntax_problem(err: yaml.MarkedYAMLError, file: str) -> Problem:
 
 
 def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
+    # PyYAML quotes offending tokens, which may be arbitrarily long.
+    text = " ".join(str(value).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class _Recursive(Exception):
@@ -158,7 +160,7 @@ class _Builder:
         # remembered per node because flatten_mapping rewrites node.value.
         self._own_keys: dict[int, set[int]] = {}
 
-    def problem(self, node: Node, path: Path, message: str) -> None:
+    def problem(self, node: Node, path: FieldPath, message: str) -> None:
         line = node.start_mark.line + 1
         self.problems.append(Problem(self.file, line, format_path(path), message))
 
@@ -175,7 +177,7 @@ class _Builder:
             return None
         return self.build(node, ())
 
-    def build(self, node: Node, path: Path) -> Any:
+    def build(self, node: Node, path: FieldPath) -> Any:
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if isinstance(node, SequenceNode):
@@ -192,7 +194,7 @@ class _Builder:
         self.problem(node, path, "unsupported YAML node")  # pragma: no cover - defensive
         return None
 
-    def _scalar(self, node: ScalarNode, path: Path) -> Any:
+    def _scalar(self, node: ScalarNode, path: FieldPath) -> Any:
         # Kubernetes reads unquoted dates as strings; datetime objects would
         # also not survive being sent to the API server as JSON.
         if node.tag == _TIMESTAMP:
@@ -203,13 +205,13 @@ class _Builder:
             if isinstance(err, yaml.MarkedYAMLError) and err.problem:
                 why = _one_line(err.problem)
             elif isinstance(err, ValueError):
-                why = _one_line(err)[:200]
+                why = _one_line(err)
             else:
                 why = f"not a valid {node.tag.rsplit(':', 1)[-1]}"
             self.problem(node, path, f"cannot read value {show(node.value)}: {why}")
             return None
 
-    def _mapping(self, node: MappingNode, path: Path) -> Any:
+    def _mapping(self, node: MappingNode, path: FieldPath) -> Any:
         if node.tag not in _MAP_TAGS:
             self.problem(node, path, f"unsupported YAML tag {node.tag}")
             return None
@@ -217,8 +219,8 @@ class _Builder:
             self._own_keys[id(node)] = {id(k) for k, _ in node.value}
             try:
                 self.loader.flatten_mapping(node)
-            except yaml.YAMLError as err:
-                self.problem(node, path, f"invalid merge key: {_one_line(err)}")
+            except yaml.MarkedYAMLError as err:
+                self.problem(node, path, f"invalid merge key: {_one_line(err.problem)}")
                 return None
         own = self._own_keys[id(node)]
         result: dict[Any, Any] = {}
@@ -238,7 +240,7 @@ class _Builder:
             result[key] = self.build(value_node, (*path, key))
         return result
 
-    def _key(self, node: Node, path: Path) -> Any:
+    def _key(self, node: Node, path: FieldPath) -> Any:
         if not isinstance(node, ScalarNode):
             self.problem(node, path, "mapping keys must be plain strings, not lists or mappings")
             return _BAD_KEY
