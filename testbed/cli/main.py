@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -201,7 +200,3 @@ def main() -> None:
 
     app(prog_name="testbed")
 
-
-if __name__ == "__main__":
-    main()
-    sys.exit(0)

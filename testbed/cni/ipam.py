@@ -215,33 +215,42 @@ class MemoryIpamStore:
         self._writable = writable
 
     def lock(self) -> _ThreadLock:
+        """See :meth:`IpamStore.lock`."""
         return _ThreadLock(self._lock)
 
     def reserved(self) -> set[int]:
+        """See :meth:`IpamStore.reserved`."""
         return set(self.entries)
 
     def owners(self) -> dict[int, tuple[str, str]]:
+        """See :meth:`IpamStore.owners`."""
         return dict(self.entries)
 
     def owner(self, ip: int) -> tuple[str, str] | None:
+        """See :meth:`IpamStore.owner`."""
         return self.entries.get(ip)
 
     def reserve(self, ip: int, container_id: str, ifname: str) -> bool:
+        """See :meth:`IpamStore.reserve`."""
         if ip in self.entries:
             return False
         self.entries[ip] = (container_id, ifname)
         return True
 
     def release(self, ip: int) -> None:
+        """See :meth:`IpamStore.release`."""
         self.entries.pop(ip, None)
 
     def last_reserved(self) -> int | None:
+        """See :meth:`IpamStore.last_reserved`."""
         return self.last
 
     def set_last_reserved(self, ip: int) -> None:
+        """See :meth:`IpamStore.set_last_reserved`."""
         self.last = ip
 
     def writable(self) -> bool:
+        """See :meth:`IpamStore.writable`."""
         return self._writable
 
 
@@ -280,10 +289,12 @@ class FileIpamStore:
         os.makedirs(self.dir, mode=0o755, exist_ok=True)
 
     def lock(self) -> _FileLock:
+        """``flock`` on ``<dir>/lock`` (creates the directory)."""
         self._ensure_dir()
         return _FileLock(os.path.join(self.dir, LOCK))
 
     def reserved(self) -> set[int]:
+        """Addresses from the file names (no reads)."""
         out = set()
         try:
             names = os.listdir(self.dir)
@@ -298,6 +309,7 @@ class FileIpamStore:
         return out
 
     def owners(self) -> dict[int, tuple[str, str]]:
+        """Reads every reservation file."""
         out = {}
         for ip in self.reserved():
             owner = self.owner(ip)
@@ -306,6 +318,7 @@ class FileIpamStore:
         return out
 
     def owner(self, ip: int) -> tuple[str, str] | None:
+        """Reads one reservation file."""
         text = _read(os.path.join(self.dir, ip4.format_ip(ip)))
         if text is None:
             return None
@@ -313,6 +326,7 @@ class FileIpamStore:
         return cid.strip(), ifname.strip()
 
     def reserve(self, ip: int, container_id: str, ifname: str) -> bool:
+        """``O_EXCL`` create of the address file."""
         self._ensure_dir()
         path = os.path.join(self.dir, ip4.format_ip(ip))
         try:
@@ -326,12 +340,14 @@ class FileIpamStore:
         return True
 
     def release(self, ip: int) -> None:
+        """Unlink the address file."""
         try:
             os.unlink(os.path.join(self.dir, ip4.format_ip(ip)))
         except FileNotFoundError:
             return
 
     def last_reserved(self) -> int | None:
+        """Content of ``last_reserved_ip``."""
         text = _read(os.path.join(self.dir, LAST_RESERVED))
         try:
             return None if text is None else ip4.parse_ip(text.strip())
@@ -339,6 +355,7 @@ class FileIpamStore:
             return None
 
     def set_last_reserved(self, ip: int) -> None:
+        """Atomically replace ``last_reserved_ip``."""
         path = os.path.join(self.dir, LAST_RESERVED)
         tmp = f"{path}.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -349,6 +366,7 @@ class FileIpamStore:
         os.replace(tmp, path)
 
     def writable(self) -> bool:
+        """The directory can be created and written."""
         try:
             self._ensure_dir()
         except OSError:

@@ -212,10 +212,10 @@ def cmd_check(env: PluginEnv, conf: NetConf) -> None:
     for ipc in ips:
         if ipc["address"] not in have:
             raise _fail(f"{env.ifname} lacks address {ipc['address']}")
-    gateway = ip4.format_ip(conf.gateway)
+    via = next(gw or conf.gateway for d, p, gw in effective_routes(conf) if (d, p) == DEFAULT_DST)
     routes = {(r.get("dst"), r.get("gateway")) for r in (docs[1] if len(docs) > 1 else [])}
-    if ("default", gateway) not in routes:
-        raise _fail(f"default route via {gateway} missing in {env.netns}")
+    if ("default", ip4.format_ip(via)) not in routes:
+        raise _fail(f"default route via {ip4.format_ip(via)} missing in {env.netns}")
 
 
 def cmd_status(conf: NetConf) -> None:

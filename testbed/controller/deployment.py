@@ -16,6 +16,7 @@ from testbed.controller.pods import (
     build_pod,
     delete_pod,
     deletion_order,
+    guarded,
     owned_pods,
     random_suffix,
     status_action,
@@ -102,5 +103,5 @@ def reconcile_deployments(snap: Snapshot, rng: random.Random) -> list[Action]:
     taken: set[str] = set()
     out: list[Action] = []
     for kv in snap.of("deployments"):
-        out += reconcile_deployment(snap, kv, rng, taken)
+        out += guarded("deployment", kv.key, reconcile_deployment, snap, kv, rng, taken)
     return out

@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import random
 import string
+from collections.abc import Callable
 
 from testbed.cluster.objects import normalize
 from testbed.controller.actions import Action, Create, Delete, MarkDeleting, Update
@@ -14,6 +16,20 @@ from testbed.controller.snapshot import Snapshot, is_terminating, status_key_of
 from testbed.store.base import KeyValue
 
 _SUFFIX_CHARS = string.ascii_lowercase + string.digits
+log = logging.getLogger("controller")
+
+
+def guarded(what: str, key: str, fn: Callable[..., list[Action]], *args) -> list[Action]:
+    """``fn(*args)``, or no actions (and a warning) if the object is malformed.
+
+    One user object with, say, ``replicas: null`` must not stop every other object from
+    being reconciled.
+    """
+    try:
+        return fn(*args)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("skipping %s %s: malformed object (%r)", what, key, exc)
+        return []
 
 
 def template_hash(template: dict) -> str:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from testbed.controller.actions import Action, Create, Delete, MarkDeleting, Update
 from testbed.controller.nodes import desired_node
-from testbed.controller.pods import status_action
+from testbed.controller.pods import guarded, status_action
 from testbed.controller.snapshot import Snapshot, is_terminating, status_key_of
+from testbed.store.base import KeyValue
 from testbed.store.keys import spec_key
 
 BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
@@ -139,37 +140,44 @@ def schedule(snap: Snapshot, planned: list[Action]) -> list[Action]:
 
     out: list[Action] = []
     for a in planned:
-        if not (isinstance(a, Create) and a.key.startswith(POD_PREFIX)
-                and not a.obj.get("spec", {}).get("nodeName")):
+        if isinstance(a, Create) and a.key.startswith(POD_PREFIX) \
+                and not a.obj.get("spec", {}).get("nodeName"):
+            out += guarded("pod", a.key, _bind_new, a, nodes) or [a]
+        else:
             out.append(a)
-            continue
-        node, why = fit(a.obj, nodes)
-        if node is None:
-            out.append(Create(a.key, a.obj, then=(Create(status_key_of(a.key),
-                                                          unschedulable_status(why)),)))
-            continue
-        node.pods += 1
-        obj = copy.deepcopy(a.obj)
-        obj["spec"]["nodeName"] = node.name
-        out.append(Create(a.key, obj, then=a.then))
-
     # Existing unbound pods, oldest first so that earlier pods get the emptier nodes.
     unbound = [kv for kv in snap.of("pods") if not kv.value.get("spec", {}).get("nodeName")
                and not is_terminating(kv.value) and kv.key not in going]
     for kv in sorted(unbound, key=lambda kv: kv.create_revision):
-        node, why = fit(kv.value, nodes)
-        if node is None:
-            out += status_action(snap, kv.key, unschedulable_status(why))
-            continue
-        node.pods += 1
-        obj = copy.deepcopy(kv.value)
-        obj.setdefault("spec", {})["nodeName"] = node.name
-        then: tuple = ()
-        st = snap.status(kv.key)
-        if st is not None and _was_unschedulable(st.value):
-            # Clear our own Unschedulable verdict; CAS so an agent's status is never lost.
-            scheduled = {"phase": "Pending",
-                         "conditions": [{"type": "PodScheduled", "status": "True"}]}
-            then = (Update(st.key, scheduled, st.mod_revision),)
-        out.append(Update(kv.key, obj, kv.mod_revision, then=then))
+        out += guarded("pod", kv.key, _bind_existing, snap, kv, nodes)
     return out
+
+
+def _bind_new(create: Create, nodes: list[NodeInfo]) -> list[Action]:
+    """A pod about to be created: set its node, or create it with an Unschedulable status."""
+    node, why = fit(create.obj, nodes)
+    if node is None:
+        status = Create(status_key_of(create.key), unschedulable_status(why))
+        return [Create(create.key, create.obj, then=(*create.then, status))]
+    node.pods += 1
+    obj = copy.deepcopy(create.obj)
+    obj["spec"]["nodeName"] = node.name
+    return [Create(create.key, obj, then=create.then)]
+
+
+def _bind_existing(snap: Snapshot, kv: KeyValue, nodes: list[NodeInfo]) -> list[Action]:
+    """An unbound pod in the store: bind it by CAS, or record why it cannot be."""
+    node, why = fit(kv.value, nodes)
+    if node is None:
+        return status_action(snap, kv.key, unschedulable_status(why))
+    node.pods += 1
+    obj = copy.deepcopy(kv.value)
+    obj.setdefault("spec", {})["nodeName"] = node.name
+    then: tuple = ()
+    st = snap.status(kv.key)
+    if st is not None and _was_unschedulable(st.value):
+        # Clear our own Unschedulable verdict; CAS so an agent's status is never lost.
+        scheduled = {"phase": "Pending",
+                     "conditions": [{"type": "PodScheduled", "status": "True"}]}
+        then = (Update(st.key, scheduled, st.mod_revision),)
+    return [Update(kv.key, obj, kv.mod_revision, then=then)]

@@ -14,6 +14,7 @@ from testbed.controller.actions import Action, Create
 from testbed.controller.pods import (
     build_pod,
     delete_pod,
+    guarded,
     owned_pods,
     status_action,
     template_hash,
@@ -112,5 +113,5 @@ def reconcile_statefulsets(snap: Snapshot) -> list[Action]:
     """Actions for every StatefulSet in the snapshot."""
     out: list[Action] = []
     for kv in snap.of("statefulsets"):
-        out += reconcile_statefulset(snap, kv)
+        out += guarded("statefulset", kv.key, reconcile_statefulset, snap, kv)
     return out

@@ -29,6 +29,6 @@ def plugin_exe(tmp_path: Path) -> Path:
 @pytest.fixture
 def plugin_env(monkeypatch: pytest.MonkeyPatch) -> dict:
     """Environment for running the plugin script (repo importable)."""
-    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     monkeypatch.setenv("PYTHONPATH", path)
     return dict(os.environ)

@@ -23,7 +23,11 @@ FULL_ENV = {
 def test_env_full_add():
     env = parse_env(dict(FULL_ENV, CNI_ARGS="K8S_POD_NAME=x;IgnoreUnknown=1"))
     assert (env.command, env.container_id, env.netns, env.ifname) == (
-        "ADD", "abc123", "/var/run/netns/x", "eth0")
+        "ADD",
+        "abc123",
+        "/var/run/netns/x",
+        "eth0",
+    )
     assert env.args == "K8S_POD_NAME=x;IgnoreUnknown=1"
 
 
@@ -92,7 +96,11 @@ def test_config_full_and_defaults():
         {"cniVersion": "0.3.1", "name": "n", "type": "t", "ipam": {"subnet": "10.0.0.0/16"}}
     )
     assert (minimal.bridge, minimal.mtu, minimal.hairpin, minimal.is_gateway) == (
-        "tb0", 1500, True, True)
+        "tb0",
+        1500,
+        True,
+        True,
+    )
     assert ip4.format_ip(minimal.gateway) == "10.0.0.1"
     assert minimal.prev_result is None and minimal.valid_attachments is None
     assert minimal.dns == {}
@@ -101,10 +109,19 @@ def test_config_full_and_defaults():
 def test_config_nulls_mean_defaults_and_ranges_parse():
     conf = parse_config(plugin_conf(ipam={"rangeStart": None, "rangeEnd": None}))
     assert ip4.format_ip(conf.range_end) == "10.244.1.254"
-    conf = parse_config(plugin_conf(ipam={"rangeStart": "10.244.1.10", "rangeEnd": "10.244.1.20",
-                                          "routes": [{"dst": "10.96.0.0/12", "gw": "10.244.1.1"}]}))
+    conf = parse_config(
+        plugin_conf(
+            ipam={
+                "rangeStart": "10.244.1.10",
+                "rangeEnd": "10.244.1.20",
+                "routes": [{"dst": "10.96.0.0/12", "gw": "10.244.1.1"}],
+            }
+        )
+    )
     assert (ip4.format_ip(conf.range_start), ip4.format_ip(conf.range_end)) == (
-        "10.244.1.10", "10.244.1.20")
+        "10.244.1.10",
+        "10.244.1.20",
+    )
     assert conf.routes == ((ip4.parse_ip("10.96.0.0"), 12, ip4.parse_ip("10.244.1.1")),)
 
 
@@ -113,8 +130,9 @@ def test_config_host_bits_in_subnet_are_normalised():
 
 
 def test_config_valid_attachments():
-    conf = parse_config(plugin_conf(**{
-        "cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"}]}))
+    conf = parse_config(
+        plugin_conf(**{"cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"}]})
+    )
     assert conf.valid_attachments == [("a", "eth0")]
 
 

@@ -71,8 +71,12 @@ def conflist(version: str = "1.1.0", **fake) -> dict:
         "cniVersion": version,
         "name": "net1",
         "plugins": [
-            {"type": "one", "capabilities": {"portMappings": True, "bandwidth": False},
-             "custom": [1, 2], "fake": fake.get("one", {})},
+            {
+                "type": "one",
+                "capabilities": {"portMappings": True, "bandwidth": False},
+                "custom": [1, 2],
+                "fake": fake.get("one", {}),
+            },
             {"type": "two", "fake": fake.get("two", {})},
             {"type": "three", "fake": fake.get("three", {})},
         ],
@@ -81,16 +85,24 @@ def conflist(version: str = "1.1.0", **fake) -> dict:
 
 def test_add_env_injection_and_chaining(env):
     inv, calls, bindir = env
-    res = inv.add(conflist(), "cid1", "/run/netns/p1", "eth1", {"K8S_POD_NAME": "p", "A": "1"},
-                  capability_args={"portMappings": [{"hostPort": 80}], "bandwidth": {"x": 1},
-                                   "other": 1})
+    res = inv.add(
+        conflist(),
+        "cid1",
+        "/run/netns/p1",
+        "eth1",
+        {"K8S_POD_NAME": "p", "A": "1"},
+        capability_args={"portMappings": [{"hostPort": 80}], "bandwidth": {"x": 1}, "other": 1},
+    )
     assert [i["name"] for i in res["interfaces"]] == ["one", "two", "three"]
     log = calls()
     assert [c["plugin"] for c in log] == ["one", "two", "three"]
     for c in log:
         assert c["env"] == {
-            "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "cid1", "CNI_NETNS": "/run/netns/p1",
-            "CNI_IFNAME": "eth1", "CNI_ARGS": "K8S_POD_NAME=p;A=1",
+            "CNI_COMMAND": "ADD",
+            "CNI_CONTAINERID": "cid1",
+            "CNI_NETNS": "/run/netns/p1",
+            "CNI_IFNAME": "eth1",
+            "CNI_ARGS": "K8S_POD_NAME=p;A=1",
             "CNI_PATH": f"{Path(inv.bin_dirs[0])}:{bindir}",
         }
         assert c["conf"]["name"] == "net1" and c["conf"]["cniVersion"] == "1.1.0"
@@ -118,7 +130,7 @@ def test_delete_reverse_order_with_cached_prev_result(env):
     assert all(c["conf"]["prevResult"] == res for c in dels)
     assert not inv.cache_path("net1", "cid1", "eth0").exists()
     inv.delete(conflist(), "cid1", "")  # again: no cache, no prevResult, still fine
-    again = calls()[n + 3:]
+    again = calls()[n + 3 :]
     assert len(again) == 3 and all("prevResult" not in c["conf"] for c in again)
     assert all(c["env"]["CNI_NETNS"] == "" for c in again)
 
@@ -195,8 +207,10 @@ def test_gc_deletes_stale_cached_and_sends_valid_attachments(env):
     assert dels[0]["env"]["CNI_NETNS"] == "/run/netns/b"
     gcs = [c for c in after if c["env"]["CNI_COMMAND"] == "GC"]
     assert [c["plugin"] for c in gcs] == ["one", "two", "three"]
-    assert all(c["conf"]["cni.dev/valid-attachments"] == [{"containerID": "keep", "ifname": "eth0"}]
-               for c in gcs)
+    assert all(
+        c["conf"]["cni.dev/valid-attachments"] == [{"containerID": "keep", "ifname": "eth0"}]
+        for c in gcs
+    )
     assert inv.cached_result("net1", "keep", "eth0") is not None
     assert inv.cached_result("net1", "stale", "eth0") is None
 
@@ -224,18 +238,21 @@ def test_load_conflist_and_conf(tmp_path):
     cl.write_text(json.dumps(conflist()))
     assert load_conflist(cl) == conflist()
     conf = tmp_path / "10-net.conf"
-    conf.write_text(json.dumps({"cniVersion": "0.4.0", "name": "single", "type": "bridge",
-                                "bridge": "cni0"}))
+    conf.write_text(
+        json.dumps({"cniVersion": "0.4.0", "name": "single", "type": "bridge", "bridge": "cni0"})
+    )
     loaded = load_conflist(conf)
     assert loaded["name"] == "single" and loaded["cniVersion"] == "0.4.0"
     assert loaded["plugins"][0]["type"] == "bridge" and loaded["plugins"][0]["bridge"] == "cni0"
     bad = tmp_path / "bad.conf"
-    for text, code in (("{", errors.DECODE_FAILURE), ("[]", errors.DECODE_FAILURE),
-                       ('{"cniVersion": "1.0.0", "type": "x"}', errors.INVALID_CONFIG),
-                       ('{"name": "n", "plugins": []}', errors.INVALID_CONFIG),
-                       ('{"name": "n", "plugins": [{"type": "x"}]}', errors.INVALID_CONFIG),
-                       ('{"name": "n", "cniVersion": "1.0.0", "plugins": [{}]}',
-                        errors.INVALID_CONFIG)):
+    for text, code in (
+        ("{", errors.DECODE_FAILURE),
+        ("[]", errors.DECODE_FAILURE),
+        ('{"cniVersion": "1.0.0", "type": "x"}', errors.INVALID_CONFIG),
+        ('{"name": "n", "plugins": []}', errors.INVALID_CONFIG),
+        ('{"name": "n", "plugins": [{"type": "x"}]}', errors.INVALID_CONFIG),
+        ('{"name": "n", "cniVersion": "1.0.0", "plugins": [{}]}', errors.INVALID_CONFIG),
+    ):
         bad.write_text(text)
         with pytest.raises(CniError) as exc:
             load_conflist(bad)
@@ -251,7 +268,14 @@ def test_testbed_conflist_is_valid_for_the_plugin():
     req = CniInvoker.build_config(cl, plugin)
     conf = parse_config(json.dumps(req))
     assert conf.subnet == "10.244.3.0/24" and conf.mtu == 1450 and conf.name == "testbed"
-    custom = testbed_conflist("10.1.0.0/16", "10.1.0.1", 9000, bridge="br9", name="n2",
-                              cni_version="1.0.0", data_dir="/tmp/x")
+    custom = testbed_conflist(
+        "10.1.0.0/16",
+        "10.1.0.1",
+        9000,
+        bridge="br9",
+        name="n2",
+        cni_version="1.0.0",
+        data_dir="/tmp/x",
+    )
     assert custom["plugins"][0]["ipam"]["dataDir"] == "/tmp/x"
     assert custom["cniVersion"] == "1.0.0" and custom["plugins"][0]["bridge"] == "br9"

@@ -151,7 +151,8 @@ def test_processes_never_share_an_address(tmp_path):
 def test_processes_exhaust_cleanly(tmp_path):
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(4) as pool:
-        results = [x for chunk in pool.map(_try_small, [(str(tmp_path), w) for w in range(4)]) for x in chunk]
+        chunks = pool.map(_try_small, [(str(tmp_path), w) for w in range(4)])
+    results = [x for chunk in chunks for x in chunk]
     ok = [ip for ip in results if isinstance(ip, int)]
     assert len(ok) == len(set(ok)) == 5  # /29 minus network, gateway, broadcast
     assert results.count("exhausted") == 15

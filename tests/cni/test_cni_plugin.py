@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -53,18 +54,22 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     netns = tmp_path / "netns-pod1"
     netns.write_text("")
 
-    class Fake:
-        pass
+    def calls() -> list[dict]:
+        return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
 
-    f = Fake()
-    f.log, f.sysnet, f.fwd, f.netns, f.data = log, sysnet, fwd, str(netns), tmp_path / "ipam"
-    f.calls = lambda: [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return f
+    return SimpleNamespace(
+        log=log, sysnet=sysnet, fwd=fwd, netns=str(netns), data=tmp_path / "ipam", calls=calls
+    )
 
 
 def call(command: str, conf: dict, cid: str = "pod1", netns: str = "", ifname: str = "eth0"):
-    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_IFNAME": ifname,
-           "CNI_PATH": "/opt/cni/bin", "CNI_NETNS": netns}
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": cid,
+        "CNI_IFNAME": ifname,
+        "CNI_PATH": "/opt/cni/bin",
+        "CNI_NETNS": netns,
+    }
     status, out = run(env, json.dumps(conf).encode())
     return status, (json.loads(out) if out.strip() else None)
 
@@ -104,8 +109,12 @@ def test_add_runs_three_batches_and_returns_result(fake):
     assert fake.fwd.read_text().strip() == "1"
     assert res["cniVersion"] == "1.1.0" and res["dns"] == {}
     assert [i["name"] for i in res["interfaces"]] == ["tbcni-fake0", veth, "eth0"]
-    assert res["interfaces"][2] == {"name": "eth0", "mac": "0a:58:0a:f4:01:02", "mtu": 1500,
-                                    "sandbox": fake.netns}
+    assert res["interfaces"][2] == {
+        "name": "eth0",
+        "mac": "0a:58:0a:f4:01:02",
+        "mtu": 1500,
+        "sandbox": fake.netns,
+    }
     assert res["ips"] == [{"interface": 2, "address": "10.244.1.2/24", "gateway": "10.244.1.1"}]
     assert res["routes"] == [{"dst": "0.0.0.0/0"}]
     assert reservations(fake) == {ip4.parse_ip("10.244.1.2"): ("pod1", "eth0")}
@@ -113,9 +122,15 @@ def test_add_runs_three_batches_and_returns_result(fake):
 
 def test_add_options_routes_no_gateway_no_hairpin(fake):
     (fake.sysnet / "tbcni-fake0").mkdir()  # bridge exists: no create batch
-    conf = conf_for(fake, isGateway=False, hairpinMode=False, mtu=1400, cniVersion="0.3.1",
-                    dns={"nameservers": ["10.96.0.10"]},
-                    ipam={"routes": [{"dst": "10.96.0.0/12", "gw": "10.244.1.254"}]})
+    conf = conf_for(
+        fake,
+        isGateway=False,
+        hairpinMode=False,
+        mtu=1400,
+        cniVersion="0.3.1",
+        dns={"nameservers": ["10.96.0.10"]},
+        ipam={"routes": [{"dst": "10.96.0.0/12", "gw": "10.244.1.254"}]},
+    )
     status, res = call("ADD", conf, netns=fake.netns)
     assert status == 0, res
     host, inside = (c["stdin"] for c in fake.calls())
@@ -241,8 +256,14 @@ def test_check_passes_on_intact_attachment(fake, tmp_path, monkeypatch):
     (fake.sysnet / veth).mkdir()
     (fake.sysnet / "tbcni-fake0").mkdir()
     (fake.sysnet / veth / "master").symlink_to(fake.sysnet / "tbcni-fake0")
-    link = [{"ifname": "eth0", "flags": ["BROADCAST", "UP"], "address": "0a:58:0a:f4:01:02",
-             "addr_info": [{"family": "inet", "local": "10.244.1.2", "prefixlen": 24}]}]
+    link = [
+        {
+            "ifname": "eth0",
+            "flags": ["BROADCAST", "UP"],
+            "address": "0a:58:0a:f4:01:02",
+            "addr_info": [{"family": "inet", "local": "10.244.1.2", "prefixlen": 24}],
+        }
+    ]
     routes = [{"dst": "default", "gateway": "10.244.1.1"}]
     out = tmp_path / "ip.json"
     out.write_text(json.dumps(link) + "\n" + json.dumps(routes) + "\n")
@@ -252,6 +273,10 @@ def test_check_passes_on_intact_attachment(fake, tmp_path, monkeypatch):
     out.write_text(json.dumps(link) + "\n[]\n")
     status, err = call("CHECK", dict(conf, prevResult=res), netns=fake.netns)
     assert "default route" in err["msg"]
+    other_gw = [{"dst": "default", "gateway": "10.244.1.254"}]
+    out.write_text(json.dumps(link) + "\n" + json.dumps(other_gw) + "\n")
+    custom = conf_for(fake, ipam={"routes": [{"dst": "0.0.0.0/0", "gw": "10.244.1.254"}]})
+    assert call("CHECK", dict(custom, prevResult=res), netns=fake.netns) == (0, None)
     ipam.release(ipam.FileIpamStore(str(fake.data), "testbed"), "pod1", "eth0")
     status, err = call("CHECK", dict(conf, prevResult=res), netns=fake.netns)
     assert "reservation" in err["msg"]

@@ -45,7 +45,11 @@ def test_common_shape(version):
 @pytest.mark.parametrize("version", V03)
 def test_pre_1_0_ips_carry_version(version):
     assert _sample(version)["ips"][0] == {
-        "version": "4", "interface": 2, "address": "10.244.1.5/24", "gateway": "10.244.1.1"}
+        "version": "4",
+        "interface": 2,
+        "address": "10.244.1.5/24",
+        "gateway": "10.244.1.1",
+    }
 
 
 @pytest.mark.parametrize("version", V1)
@@ -61,13 +65,19 @@ def test_mtu_only_in_1_1_0():
 
 def test_dns_passes_known_keys_only():
     assert result.dns({"nameservers": ["10.96.0.10"], "search": ["a"], "junk": 1}) == {
-        "nameservers": ["10.96.0.10"], "search": ["a"]}
+        "nameservers": ["10.96.0.10"],
+        "search": ["a"],
+    }
 
 
 def test_chaining_appends_and_shifts_indexes():
-    prev = {"cniVersion": "0.4.0", "interfaces": [{"name": "x"}],
-            "ips": [{"version": "4", "interface": 0, "address": "1.2.3.4/32"}],
-            "routes": [{"dst": "1.0.0.0/8"}], "dns": {"nameservers": ["9.9.9.9"]}}
+    prev = {
+        "cniVersion": "0.4.0",
+        "interfaces": [{"name": "x"}],
+        "ips": [{"version": "4", "interface": 0, "address": "1.2.3.4/32"}],
+        "routes": [{"dst": "1.0.0.0/8"}],
+        "dns": {"nameservers": ["9.9.9.9"]},
+    }
     res = _sample("1.0.0", prev)
     assert [i["name"] for i in res["interfaces"]] == ["x", "tb0", "veth12345678", "eth0"]
     assert [ip["interface"] for ip in res["ips"]] == [0, 3]
@@ -80,7 +90,10 @@ def test_convert_round_trip():
     old = result.convert(res, "0.3.1")
     assert old["ips"][0]["version"] == "4" and "mtu" not in old["interfaces"][2]
     assert result.convert(old, "1.0.0")["ips"][0] == {
-        "interface": 2, "address": "10.244.1.5/24", "gateway": "10.244.1.1"}
+        "interface": 2,
+        "address": "10.244.1.5/24",
+        "gateway": "10.244.1.1",
+    }
 
 
 def test_find_attachment():
@@ -97,8 +110,20 @@ def test_ip4_matches_ipaddress(text):
     assert ip4.format_ip(ip4.parse_ip(text)) == text
 
 
-@pytest.mark.parametrize("text", ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "a.b.c.d",
-                                  "1.2.3.-4", " 1.2.3.4", "١.2.3.4"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "1.2.3",
+        "1.2.3.4.5",
+        "256.1.1.1",
+        "01.2.3.4",
+        "a.b.c.d",
+        "1.2.3.-4",
+        " 1.2.3.4",
+        "١.2.3.4",
+    ],
+)
 def test_ip4_rejects(text):
     with pytest.raises(ValueError):
         ip4.parse_ip(text)
@@ -151,6 +176,12 @@ def test_plugin_entry_imports_stay_light():
         "('json', 're', 'typing', 'subprocess', 'ipaddress', 'pydantic', 'yaml', 'docker', "
         "'dataclasses', 'enum', 'hashlib', 'ctypes', 'socket', 'logging')))"
     )
-    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                         cwd=REPO, check=True, env={"PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+        env={"PYTHONPATH": str(REPO)},
+    )
     assert out.stdout.strip() == "[]", out.stdout

@@ -14,6 +14,7 @@ from .helpers import (
     deployment,
     make_config,
     pod,
+    pods,
     put,
     reconcile,
     statefulset,
@@ -54,3 +55,15 @@ def test_everything_converges_and_then_nothing_changes(store, agents):
     assert reconcile(store) == []
     # A restarted controller (fresh state) has nothing to do either.
     assert Controller(store).reconcile().applied == []
+
+
+def test_malformed_objects_do_not_block_the_rest(store, caplog):
+    bad = deployment("bad")
+    bad["spec"]["replicas"] = None
+    put(store, bad)
+    put(store, pod("weird", nodeSelector=["not", "a", "dict"]))
+    put(store, deployment("good", replicas=2))
+    reconcile(store)
+    names = sorted(pods(store))
+    assert len(names) == 3 and sum(n.startswith("good-") for n in names) == 2
+    assert "weird" in names and "skipping deployment" in caplog.text

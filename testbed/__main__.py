@@ -1,0 +1,5 @@
+"""`python -m testbed` runs the CLI."""
+
+from testbed.cli.main import main
+
+main()
