@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+
 @pytest.fixture(scope="module")
 def module_namespace(cluster):
     """One namespace for a whole suite module (pods are slow to make, tests are not)."""

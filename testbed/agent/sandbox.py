@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -46,10 +47,8 @@ class SandboxRecord:
         os.replace(tmp, f"{RECORD_DIR}/{self.uid}.json")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{RECORD_DIR}/{self.uid}.json")
-        except FileNotFoundError:
-            pass
 
 
 def load_records() -> list[SandboxRecord]:

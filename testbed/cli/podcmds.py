@@ -18,7 +18,8 @@ NODE_STATE_COMMANDS = {
     "ip-neigh.txt": ["ip", "neigh"],
     "bridge-fdb.txt": ["bridge", "fdb", "show"],
     "netns.txt": ["ip", "netns", "list"],
-    "ipam.txt": ["sh", "-c", "find /var/lib/cni -type f -exec sh -c 'echo \"== $0\"; cat \"$0\"; echo' {} \\;"],
+    "ipam.txt": ["sh", "-c", "for f in $(find /var/lib/cni -type f); do echo \"== $f\"; "
+                 "cat \"$f\"; echo; done"],
     "processes.txt": ["ps", "auxfww"],
     "conntrack.txt": ["conntrack", "-L"],
 }

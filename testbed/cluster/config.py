@@ -10,8 +10,6 @@ from testbed.store.keys import CONFIG_KEY
 from testbed.topology import LoadedTopology
 from testbed.topology.plan import address_plan, node_pod_cidrs
 
-
-
 __all__ = ["CONFIG_KEY", "cluster_config", "topology_hash"]
 
 

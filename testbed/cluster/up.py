@@ -70,8 +70,8 @@ def up(
     recreate: bool = False, timeout: float = 300.0,
 ) -> UpResult:
     """Bring the topology up (idempotent): returns once every node and pod is ready."""
-    from testbed.cluster.ready import wait_ready
     from testbed.cluster.apply import apply_objects
+    from testbed.cluster.ready import wait_ready
 
     name = lt.topology.metadata.name
     ref = find_testbed(runtime, name)

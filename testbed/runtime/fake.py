@@ -52,7 +52,8 @@ class FakeRuntime:
             raise RuntimeFailure(f"starting container {spec.name}: injected failure")
         if spec.network not in self.networks_:
             raise RuntimeFailure(f"network {spec.network} not found")
-        info = ContainerInfo(f"id-{spec.name}", spec.name, "running", spec.labels, spec.ipv4_address)
+        info = ContainerInfo(f"id-{spec.name}", spec.name, "running", spec.labels,
+                             spec.ipv4_address)
         self.containers_[spec.name] = (spec, info)
         return info
 

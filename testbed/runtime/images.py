@@ -122,7 +122,8 @@ class ImageBuilder:
             cmd += [mirror] if mirror else []
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
-                raise RuntimeFailure(f"debootstrap failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+                output = proc.stdout[-2000:] + proc.stderr[-2000:]
+                raise RuntimeFailure(f"debootstrap failed:\n{output}")
             tarball = Path(tmp) / "rootfs.tar"
             subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
             self.runtime.import_image(str(tarball), repo, version)
@@ -144,7 +145,8 @@ class ImageBuilder:
         shutil.copytree(cache, context / "wheels" / "deps")
         own = context / "wheels" / "testbed"
         own.mkdir(parents=True)
-        _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(own), str(PROJECT_ROOT))
+        _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(own),
+             str(PROJECT_ROOT))
 
     def ensure_node(self, force: bool = False) -> str:
         """Build (if needed) and return the node image tag for the current sources."""
