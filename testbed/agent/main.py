@@ -22,7 +22,7 @@ from testbed.store.keys import CONFIG_KEY, object_key, prefix, status_key
 
 log = logging.getLogger("agent")
 RESYNC_SECONDS = 5.0
-HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 2.0
 
 
 class Agent:

@@ -196,7 +196,7 @@ def delete(
 
 
 def main() -> None:
-    from testbed.cli import podcmds  # noqa: F401  (registers exec/logs/export)
+    from testbed.cli import benchcmds, podcmds  # noqa: F401  (register their commands)
 
     app(prog_name="testbed")
 

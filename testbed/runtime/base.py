@@ -81,6 +81,7 @@ class ContainerSpec:
     tmpfs: dict[str, str] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
     cgroupns: str = "private"
+    entrypoint: list[str] | None = None
 
 
 @dataclass(frozen=True)

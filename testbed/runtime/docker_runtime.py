@@ -102,6 +102,7 @@ class DockerRuntime:
                 spec.image,
                 name=spec.name,
                 hostname=spec.hostname,
+                entrypoint=spec.entrypoint,
                 labels=spec.labels,
                 environment=spec.environment,
                 host_config=host_config,
@@ -148,6 +149,13 @@ class DockerRuntime:
             tuple(command), rc if rc is not None else -1,
             (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace"),
         )
+
+    def pause(self, container: str) -> None:
+        """Freeze every process of a container (the node "goes away" but keeps its state)."""
+        self.api.pause(container)
+
+    def unpause(self, container: str) -> None:
+        self.api.unpause(container)
 
     def logs(self, container: str) -> str:
         return self.api.logs(container, stdout=True, stderr=True).decode(errors="replace")

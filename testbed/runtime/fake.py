@@ -104,6 +104,12 @@ class FakeRuntime:
         self.host_rules.discard(testbed)
         return int(found)
 
+    def pause(self, container: str) -> None:
+        self.calls.append(("pause", container))
+
+    def unpause(self, container: str) -> None:
+        self.calls.append(("unpause", container))
+
     def logs(self, container: str) -> str:
         return ""
 

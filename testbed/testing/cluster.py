@@ -29,8 +29,8 @@ class PodRef:
         return f"{self.namespace}/{self.name}"
 
 
-class Cluster:
-    """Everything a suite does to a testbed goes through here (host side only)."""
+class _ClusterBase:
+    """Topology facts, exec, objects, pods and probes."""
 
     def __init__(self, runtime, ref, store) -> None:
         self.runtime = runtime
@@ -156,3 +156,90 @@ class Cluster:
                   request: str = "hostname", timeout: float = 2.0) -> dict:
         return self.probe(source, [{"host": host, "port": port, "protocol": protocol,
                                     "request": request, "timeout": timeout}])[0]
+
+
+def eventually(check, timeout: float = 30.0, interval: float = 0.2):
+    """Call `check()` until it returns without AssertionError; re-raise the last failure."""
+    from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+    for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(interval),
+                            retry=retry_if_exception_type(AssertionError), reraise=True):
+        with attempt:
+            return check()
+    return None
+
+
+class ServiceMixin:
+    """Service helpers for Cluster (kept apart to keep each piece small)."""
+
+    def service(self, namespace: str, name: str) -> dict:
+        """The Service with its status merged in (clusterIP, nodePorts, LB ingress)."""
+        kv = self.store.get(spec_key("Service", namespace, name))
+        if kv is None:
+            raise LookupError(f"service {namespace}/{name} does not exist")
+        status = self.store.get(status_key("Service", namespace, name))
+        return kv.value | {"status": status.value if status else {}}
+
+    def ready_endpoints(self, namespace: str, name: str) -> list[str]:
+        items, _ = self.store.list(prefix("endpointslices", namespace))
+        ips = []
+        for kv in items:
+            if kv.value["metadata"].get("labels", {}).get("kubernetes.io/service-name") != name:
+                continue
+            for ep in kv.value.get("endpoints") or []:
+                if (ep.get("conditions") or {}).get("ready"):
+                    ips += ep.get("addresses", [])
+        return sorted(ips)
+
+    def wait_service(self, namespace: str, name: str, ready: int | None = None,
+                     timeout: float = 60.0) -> dict:
+        """Wait until the service has its IPs allocated and `ready` ready endpoints."""
+
+        def check() -> dict:
+            svc = self.service(namespace, name)
+            spec = svc["spec"]
+            assert spec.get("clusterIP"), f"{name}: no clusterIP yet ({svc['status']})"
+            if spec.get("type") == "LoadBalancer":
+                assert (svc["status"].get("loadBalancer") or {}).get("ingress"), "no LB IP yet"
+            if ready is not None:
+                got = self.ready_endpoints(namespace, name)
+                assert len(got) == ready, f"{name}: {len(got)} ready endpoints, want {ready}"
+            return svc
+
+        return eventually(check, timeout)
+
+    def lb_announcer(self, ip: str) -> str | None:
+        """Which node answers ARP for `ip`, as the external host's neighbour table shows."""
+        host = self.config["externalHosts"][0]["name"]
+        neigh = self.exec_host(host, ["ip", "neigh", "show", ip]).stdout.split()
+        if "lladdr" not in neigh:
+            return None
+        mac = neigh[neigh.index("lladdr") + 1]
+        for node in self.nodes:
+            addr = self.exec_node(node["name"], ["cat", "/sys/class/net/eth0/address"])
+            if addr.stdout.strip() == mac:
+                return node["name"]
+        return None
+
+    def pause_node(self, node: str) -> None:
+        self.runtime.pause(self.ref.node(node).name)
+
+    def unpause_node(self, node: str) -> None:
+        self.runtime.unpause(self.ref.node(node).name)
+
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        kv = self.store.get(spec_key("Deployment", namespace, deployment))
+        obj = kv.value
+        obj["spec"]["replicas"] = replicas
+        self.apply([obj])
+
+    def answers(self, source, host: str, port: int, n: int = 30, protocol: str = "tcp",
+                request: str = "hostname", timeout: float = 2.0) -> list[str | None]:
+        """`n` requests (new connection each); the reply of each, None for a failure."""
+        results = self.probe(source, [{"host": host, "port": port, "protocol": protocol,
+                                       "request": request, "timeout": timeout}] * n)
+        return [r.get("reply") if r["ok"] else None for r in results]
+
+
+class Cluster(_ClusterBase, ServiceMixin):
+    """Everything a suite does to a testbed goes through here (host side only)."""

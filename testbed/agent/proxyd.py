@@ -1,0 +1,187 @@
+"""The node's service proxy process (kube-proxy's role): watches Services, EndpointSlices and
+node heartbeats, programs the configured data-plane backend, announces LoadBalancer IPs.
+
+Full sync at start, then incremental syncs batched on changes; a canary check restores the
+rules when someone deletes them. `--flush` removes this node's proxy rules and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import time
+
+from testbed.agent import election
+from testbed.agent.metrics import Metrics, serve_metrics
+from testbed.store.base import WatchError
+from testbed.store.keys import CONFIG_KEY
+
+log = logging.getLogger("proxyd")
+WATCHED = ("/registry/services/", "/registry/endpointslices/", "/status/services/",
+           "/status/nodes/", "/status/pods/")
+BATCH_SECONDS = 0.05
+CANARY_SECONDS = 2.0
+
+
+def _by_ref(kvs) -> dict[str, dict]:
+    return {kv.key.split("/", 3)[3]: kv.value for kv in kvs}
+
+
+class ProxyDaemon:
+    """Level-triggered: every sync recomputes the model from the whole watched state."""
+
+    def __init__(self, store, node: str, config: dict, backend, announcer=None) -> None:
+        self.store = store
+        self.node = node
+        self.config = config
+        self.backend = backend
+        self.announcer = announcer
+        self.state: dict[str, dict[str, dict]] = {p: {} for p in WATCHED}
+        self.model = None
+        self.metrics = Metrics()
+        self.dirty_since: float | None = None
+
+    def ctx(self):
+        from testbed.proxy.base import NodeContext
+
+        me = next(n for n in self.config["nodes"] if n["name"] == self.node)
+        return NodeContext(node_name=self.node, node_ip=me["ip"],
+                           cluster_cidr=self.config["networking"]["podSubnet"],
+                           node_ips=tuple(n["ip"] for n in self.config["nodes"]))
+
+    def services(self) -> list[dict]:
+        statuses = self.state["/status/services/"]
+        return [svc | {"status": statuses.get(ref, {})}
+                for ref, svc in self.state["/registry/services/"].items()]
+
+    def sync(self, full: bool = False) -> None:
+        from testbed.proxy.model import build_model
+
+        start = time.monotonic()
+        model = build_model(self.services(), list(self.state["/registry/endpointslices/"]
+                                                  .values()), self.node)
+        if full or self.model is None:
+            text = self.backend.render(model, self.ctx())
+        else:
+            if model == self.model:
+                self.announce(model)
+                return
+            text = self.backend.render_incremental(self.model, model, self.ctx())
+            if text is None:
+                text = self.backend.render(model, self.ctx())
+        self.backend.apply(text)
+        self.model = model
+        elapsed = time.monotonic() - start
+        self.metrics.observe("sync_proxy_rules_duration_seconds", elapsed)
+        if self.dirty_since is not None:
+            self.metrics.observe("network_programming_duration_seconds",
+                                 time.monotonic() - self.dirty_since)
+        self.dirty_since = None
+        self.metrics.set("sync_proxy_rules_last_timestamp_seconds", time.time())
+        self.metrics.set("proxy_service_ports", len(model.services))
+        self.announce(model)
+
+    def announce(self, model) -> None:
+        if self.announcer is None:
+            return
+        fresh = election.fresh_nodes(self.state["/status/nodes/"], dt.datetime.now(dt.UTC))
+        entries = []
+        for svc in model.services:
+            ips = list(svc.load_balancer_ips)
+            if ips:
+                nodes = {e.node for e in svc.endpoints if e.ready and e.node}
+                entries.append((ips, svc.external_local, nodes))
+        self.announcer.announce(election.announcements(entries, fresh, self.node))
+
+    def load(self) -> int:
+        revision = 0
+        for prefix in WATCHED:
+            items, rev = self.store.list(prefix)
+            self.state[prefix] = _by_ref(items)
+            revision = max(revision, rev)
+        return revision
+
+    def on_event(self, event) -> bool:
+        for prefix in WATCHED:
+            if event.key.startswith(prefix):
+                ref = event.key[len(prefix):]
+                if event.type == "PUT":
+                    self.state[prefix][ref] = event.value
+                else:
+                    self.state[prefix].pop(ref, None)
+                return prefix not in ("/status/nodes/", "/status/pods/")
+        return False
+
+    def run(self) -> None:
+        while True:
+            revision = self.load()
+            self.sync(full=True)
+            watch = self.store.watch("/", revision + 1)
+            try:
+                self.loop(watch)
+            except WatchError as exc:
+                log.warning("watch ended (%s); re-listing", exc)
+            finally:
+                watch.cancel()
+
+    def loop(self, watch) -> None:
+        last_canary = time.monotonic()
+        last_announce = 0.0
+        while True:
+            event = watch.get(timeout=0.5)
+            changed = False
+            while event is not None:
+                if self.on_event(event):
+                    changed = True
+                    if self.dirty_since is None:
+                        self.dirty_since = time.monotonic()
+                event = watch.get(timeout=BATCH_SECONDS)
+            now = time.monotonic()
+            if changed:
+                self.sync()
+            if now - last_canary > CANARY_SECONDS:
+                last_canary = now
+                if not self.backend.rules_present():
+                    log.warning("proxy rules missing; full resync")
+                    self.sync(full=True)
+            if now - last_announce > 1.0:
+                last_announce = now
+                if self.model is not None:
+                    self.announce(self.model)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from testbed.proxy.base import get_backend
+    from testbed.store.etcd import EtcdStore
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--flush", action="store_true", help="remove this node's proxy rules")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    store = EtcdStore.from_endpoint(os.environ["TESTBED_STORE"])
+    store.wait_ready(timeout=300)
+    config = None
+    while config is None:
+        kv = store.get(CONFIG_KEY)
+        config = kv.value if kv else None
+        time.sleep(0 if config else 0.2)
+    backend = get_backend(config["networking"]["kubeProxyMode"])
+    if args.flush:
+        backend.cleanup()
+        return
+    available = backend.available()
+    if not available.ok:
+        log.error("proxy mode %s is not available here: %s", backend.name, available.reason)
+        while True:  # stay up (and say why) rather than crash-loop
+            time.sleep(3600)
+    from testbed.agent.arp import ArpResponder
+
+    daemon = ProxyDaemon(store, os.environ["TESTBED_NODE"], config, backend, ArpResponder())
+    serve_metrics(daemon.metrics, port=10249)
+    daemon.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""`testbed bench ...`: benchmarks with their baselines measured in the same run; JSON + table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from testbed.cli.common import console, err_console, get_runtime, one_line_errors, store_for
+from testbed.cli.main import app, default_topology
+
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (results as JSON).")
+app.add_typer(bench_app, name="bench")
+REPORTS = Path("reports") / "bench"
+
+
+def emit(name: str, result: dict, out: Path | None) -> None:
+    """Write the JSON result and print it as a flat table."""
+    path = out or REPORTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    table = Table(title=f"bench {name}", header_style="bold")
+    table.add_column("metric")
+    table.add_column("value")
+
+    def rows(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                rows(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            table.add_row(prefix, str(value))
+
+    rows("", result)
+    console.print(table)
+    err_console.print(f"results: {path}")
+
+
+@bench_app.command("up")
+@one_line_errors
+def bench_up_cmd(
+    file: Path = typer.Option(None, "-f", "--file"),
+    rounds: int = typer.Option(3, "--rounds"),
+    out: Path = typer.Option(None, "--out"),
+):
+    """Warm `up` of a topology vs `docker run` of as many bare containers (same run)."""
+    from testbed.bench.lifecycle import bench_up
+    from testbed.cli.main import _build_image
+    from testbed.topology import load_topology, with_overrides
+
+    lt = with_overrides(load_topology(file or default_topology()), name="bench-up")
+    runtime = get_runtime()
+    image = _build_image(runtime)
+    emit("up", bench_up(lt, runtime, image, store_for, rounds), out)
+
+
+@bench_app.command("cni")
+@one_line_errors
+def bench_cni_cmd(
+    n: int = typer.Option(50, "-n"),
+    name: str = typer.Option(None, "--name", help="a running testbed to measure on"),
+    out: Path = typer.Option(None, "--out"),
+):
+    """CNI ADD+DEL per pod (median over n): testbed-cni vs the reference bridge plugin."""
+    from testbed.cli.common import open_testbed
+
+    runtime, ref, _ = open_testbed(name)
+    node = ref.node(ref.node_names()[-1]).name
+    result = runtime.exec(node, ["python3", "-m", "testbed.bench.cni_node", str(n)]).check()
+    data = json.loads(result.stdout)
+    data["ratio_add_del"] = round(
+        (data["testbed-cni"]["median_add_ms"] + data["testbed-cni"]["median_del_ms"])
+        / (data["reference-bridge"]["median_add_ms"] + data["reference-bridge"]["median_del_ms"]),
+        2)
+    emit("cni", data, out)
