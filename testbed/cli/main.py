@@ -132,13 +132,22 @@ def get(
     output: str = typer.Option("table", "-o", "--output", help="table|wide|json|yaml"),
     namespace: str = typer.Option(None, "-n", "--namespace"),
     all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
+    node: str = typer.Option(None, "--node", help="for `get rules` and `get bpf`"),
 ):
-    """List objects, kubectl style (`-o json` gives a Kubernetes List)."""
+    """List objects, kubectl style (`-o json` gives a Kubernetes List); `get rules|bpf --node N`
+    shows a node's netfilter rules or eBPF maps."""
     from testbed.cli import views
     from testbed.cli.output import print_objects
     from testbed.store.keys import RESOURCES, is_namespaced
 
     resource = RESOURCE_ALIASES.get(resource, resource)
+    if resource in ("rules", "bpf"):
+        from testbed.cli.podcmds import show_bpf, show_rules
+
+        if not node:
+            fail(f"`get {resource}` needs --node NODE")
+        (show_rules if resource == "rules" else show_bpf)(node, name)
+        return
     if resource not in RESOURCES:
         fail(f"unknown resource {resource!r}; expected one of {', '.join(sorted(RESOURCES))}")
     _, _, store = open_testbed(name)

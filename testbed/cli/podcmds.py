@@ -103,6 +103,23 @@ def logs(
     _emit(runtime.exec(node, ["cat", f"{log_dir}/{cname}.log"]))
 
 
+def show_rules(node: str, name: str | None) -> None:
+    """Print the netfilter rules a node has applied (iptables and nftables)."""
+    runtime, ref, _ = open_testbed(name)
+    container = ref.node(node).name
+    for title, command in (("iptables-save", ["iptables-save"]),
+                           ("nft list ruleset", ["nft", "list", "ruleset"])):
+        console.print(f"[bold]# {title}[/bold]")
+        sys.stdout.write(runtime.exec(container, command).check().stdout)
+        sys.stdout.flush()
+
+
+def show_bpf(node: str, name: str | None) -> None:
+    """Dump the eBPF proxy's service, backend and affinity maps on a node (ebpf mode)."""
+    runtime, ref, _ = open_testbed(name)
+    _emit(runtime.exec(ref.node(node).name, ["python3", "-m", "testbed.proxy.ebpf", "dump"]))
+
+
 @export_app.command("logs")
 @one_line_errors
 def export_logs(directory: Path = typer.Argument(...), name: str = typer.Option(None, "--name")):

@@ -41,7 +41,7 @@ _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 def is_dns_label(value: str, max_len: int = 63) -> bool:
     """True if ``value`` is an RFC 1123 label (as Kubernetes names nodes)."""
-    return len(value) <= max_len and _DNS_LABEL.match(value) is not None
+    return len(value) <= max_len and _DNS_LABEL.fullmatch(value) is not None
 
 
 def is_dns_subdomain(value: str) -> bool:
@@ -63,7 +63,7 @@ def _name(max_len: int) -> Any:
 
 def _label_key(value: str) -> str:
     prefix, slash, name = value.rpartition("/")
-    ok = len(name) <= 63 and _LABEL_NAME.match(name) is not None
+    ok = len(name) <= 63 and _LABEL_NAME.fullmatch(name) is not None
     if slash:
         ok = ok and bool(prefix) and is_dns_subdomain(prefix)
     if not ok:
@@ -76,7 +76,7 @@ def _label_key(value: str) -> str:
 
 
 def _label_value(value: str) -> str:
-    if value and not (len(value) <= 63 and _LABEL_NAME.match(value)):
+    if value and not (len(value) <= 63 and _LABEL_NAME.fullmatch(value)):
         raise ValueError(
             f"{show(value)} is not a valid label value; expected at most 63 letters, digits, "
             "'-', '_' or '.', starting and ending with a letter or digit (or empty)"

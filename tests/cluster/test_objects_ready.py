@@ -86,3 +86,23 @@ def test_ready_cluster_has_no_problems():
         deployments={"default/d": {"metadata": {"uid": "D"}, "spec": {"replicas": 1}}},
     ), ["w1"])
     assert problems == []
+
+
+def test_reapplying_a_service_keeps_its_allocations():
+    store = MemoryStore()
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+           "spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}}
+    apply_objects(store, [svc])
+    key = spec_key("Service", "default", "s")
+    allocated = store.get(key).value
+    allocated["spec"]["clusterIP"] = "10.96.5.5"
+    allocated["spec"]["ports"][0]["nodePort"] = 31000
+    allocated["metadata"]["annotations"] = {"testbed.io/allocated": "x"}
+    store.put(key, allocated)
+    assert apply_objects(store, [svc])[0][1] == "unchanged"
+    kept = store.get(key).value
+    assert kept["spec"]["clusterIP"] == "10.96.5.5"
+    assert kept["spec"]["ports"][0]["nodePort"] == 31000
+    moved = dict(svc, spec={**svc["spec"], "clusterIP": "10.96.6.6"})
+    apply_objects(store, [moved])
+    assert store.get(key).value["spec"]["clusterIP"] == "10.96.6.6"
