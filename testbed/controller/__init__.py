@@ -6,6 +6,9 @@ turn it into store actions, and applies them with compare-and-swap:
 
 - :mod:`~testbed.controller.nodes`: Node objects from the config, Namespaces in use;
 - :mod:`~testbed.controller.deployment`, :mod:`~testbed.controller.statefulset`: pods;
+- :mod:`~testbed.controller.services`: ClusterIPs, NodePorts, LoadBalancer addresses and
+  the ``default/kubernetes`` Service; :mod:`~testbed.controller.endpointslices`: the pods
+  behind each Service with a selector;
 - :mod:`~testbed.controller.gc`: orphaned pods, unfinalisable pods, stale statuses;
 - :mod:`~testbed.controller.scheduler`: binds pods to nodes (runs last in a pass);
 - :mod:`~testbed.controller.loop`: the level-triggered watch/reconcile loop.

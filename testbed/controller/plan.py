@@ -6,9 +6,11 @@ import random
 
 from testbed.controller.actions import Action
 from testbed.controller.deployment import reconcile_deployments
+from testbed.controller.endpointslices import reconcile_endpointslices
 from testbed.controller.gc import orphaned_pods, unfinalizable_pods
 from testbed.controller.nodes import reconcile_namespaces, reconcile_nodes
 from testbed.controller.scheduler import schedule
+from testbed.controller.services import reconcile_services
 from testbed.controller.snapshot import Snapshot
 from testbed.controller.statefulset import reconcile_statefulsets
 
@@ -18,7 +20,8 @@ def plan(snap: Snapshot, rng: random.Random | None = None) -> list[Action]:
     ``rng``, which only picks pod-name suffixes). Empty once the cluster has converged.
 
     The controllers touch disjoint keys (a workload only its own pods, GC only pods whose
-    owner is gone or that are terminating), so their actions never contradict each other;
+    owner is gone or that are terminating; services only Services, their statuses and the
+    managed EndpointSlices), so their actions never contradict each other;
     the scheduler runs last so it can bind the pods created in this same pass.
     """
     rng = rng or random.Random()
@@ -29,4 +32,6 @@ def plan(snap: Snapshot, rng: random.Random | None = None) -> list[Action]:
     actions += unfinalizable_pods(snap)
     actions += reconcile_deployments(snap, rng)
     actions += reconcile_statefulsets(snap)
+    actions += reconcile_services(snap)
+    actions += reconcile_endpointslices(snap)
     return schedule(snap, actions)
