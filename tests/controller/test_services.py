@@ -203,8 +203,8 @@ def test_restart_and_reapply_keep_allocations(store):
     converge(store)
     before = svc_spec(store, "web")
     assert Controller(store).reconcile().applied == [], "a fresh controller changes nothing"
-    apply_objects(store, [service("web", type="NodePort")])  # re-apply drops the allocation
-    assert "clusterIP" not in svc_spec(store, "web")
+    apply_objects(store, [service("web", type="NodePort")])  # re-apply keeps the allocation
+    assert svc_spec(store, "web") == before
     converge(store)
     assert svc_spec(store, "web") == before, "the same values come back"
     assert reconcile(store) == []
