@@ -35,6 +35,38 @@ class NodeInfo:
     taints: list[dict]
     unschedulable: bool = False
     pods: int = field(default=0)
+    placed: list[tuple[str, dict]] = field(default_factory=list)  # (namespace, labels)
+
+    def add(self, pod: dict) -> None:
+        """Count a pod on this node (for spreading and anti-affinity)."""
+        self.pods += 1
+        meta = pod.get("metadata", {})
+        self.placed.append((meta.get("namespace", "default"), meta.get("labels") or {}))
+
+
+def anti_affinity_terms(pod: dict) -> list[dict]:
+    """Required pod anti-affinity terms on kubernetes.io/hostname (the ones we honour)."""
+    aff = (pod.get("spec", {}).get("affinity") or {}).get("podAntiAffinity") or {}
+    return [t for t in aff.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+            if t.get("topologyKey") == "kubernetes.io/hostname"]
+
+
+def _selected(term: dict, namespace: str, labels: dict) -> bool:
+    selector = term.get("labelSelector") or {}
+    namespaces = term.get("namespaces") or []
+    if namespaces and namespace not in namespaces:
+        return False
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def violates_anti_affinity(pod: dict, node: NodeInfo) -> bool:
+    ns = pod.get("metadata", {}).get("namespace", "default")
+    for term in anti_affinity_terms(pod):
+        scope = term.get("namespaces") or [ns]
+        for placed_ns, labels in node.placed:
+            if placed_ns in scope and _selected(term, placed_ns, labels):
+                return True
+    return False
 
 
 def cluster_nodes(snap: Snapshot) -> list[NodeInfo]:
@@ -89,6 +121,8 @@ def fit(pod: dict, nodes: list[NodeInfo]) -> tuple[NodeInfo | None, str]:
             reason = "node(s) were unschedulable"
         elif any(node.labels.get(k) != v for k, v in selector.items()):
             reason = f"node(s) didn't match nodeSelector {sel_text}"
+        elif violates_anti_affinity(pod, node):
+            reason = "node(s) didn't satisfy pod anti-affinity rules"
         else:
             untolerated = [t for t in node.taints if t.get("effect") in BLOCKING_EFFECTS
                            and not tolerates(spec.get("tolerations"), t)]
@@ -131,12 +165,12 @@ def schedule(snap: Snapshot, planned: list[Action]) -> list[Action]:
     for kv in snap.of("pods"):
         node = by_name.get(kv.value.get("spec", {}).get("nodeName", ""))
         if node and not is_terminating(kv.value) and kv.key not in going:
-            node.pods += 1
+            node.add(kv.value)
     for a in planned:
         if isinstance(a, Create) and a.key.startswith(POD_PREFIX):
             node = by_name.get(a.obj.get("spec", {}).get("nodeName", ""))
             if node:
-                node.pods += 1
+                node.add(a.obj)
 
     out: list[Action] = []
     for a in planned:
@@ -159,7 +193,7 @@ def _bind_new(create: Create, nodes: list[NodeInfo]) -> list[Action]:
     if node is None:
         status = Create(status_key_of(create.key), unschedulable_status(why))
         return [Create(create.key, create.obj, then=(*create.then, status))]
-    node.pods += 1
+    node.add(create.obj)
     obj = copy.deepcopy(create.obj)
     obj["spec"]["nodeName"] = node.name
     return [Create(create.key, obj, then=create.then)]
@@ -170,7 +204,7 @@ def _bind_existing(snap: Snapshot, kv: KeyValue, nodes: list[NodeInfo]) -> list[
     node, why = fit(kv.value, nodes)
     if node is None:
         return status_action(snap, kv.key, unschedulable_status(why))
-    node.pods += 1
+    node.add(kv.value)
     obj = copy.deepcopy(kv.value)
     obj.setdefault("spec", {})["nodeName"] = node.name
     then: tuple = ()

@@ -125,3 +125,24 @@ def test_already_bound_pod_is_left_alone(store):
     put(store, pod("p", nodeName="control-plane"))
     reconcile(store)
     assert node_of(store, "p") == "control-plane"
+
+
+def test_required_pod_anti_affinity_spreads_replicas_over_hostnames():
+    from testbed.controller.scheduler import NodeInfo, fit
+
+    term = {"topologyKey": "kubernetes.io/hostname",
+            "labelSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+    pod = {"metadata": {"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+           "spec": {"affinity": {"podAntiAffinity": {
+               "requiredDuringSchedulingIgnoredDuringExecution": [term]}}}}
+    a, b = NodeInfo("a", {}, []), NodeInfo("b", {}, [])
+    a.add(pod)
+    b.pods = 5  # busier, but the only node without a kube-dns pod
+    chosen, _ = fit(pod, [a, b])
+    assert chosen is b
+    b.add(pod)
+    chosen, why = fit(pod, [a, b])
+    assert chosen is None and "anti-affinity" in why
+    other_ns = {"metadata": {"namespace": "default", "labels": {"k8s-app": "kube-dns"}},
+                "spec": pod["spec"]}
+    assert fit(other_ns, [a, b])[0] is a  # the term's scope is the pod's own namespace
