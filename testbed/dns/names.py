@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 
 def fqdn(name: str) -> str:
@@ -26,8 +27,22 @@ def split_under(name: str, domain: str) -> list[str] | None:
     return name[: -len(domain) - 1].split(".")
 
 
+def canonical_ip(value: object) -> str | None:
+    """The canonical text of an IPv4/IPv6 address (``2001:DB8::0:1`` -> ``2001:db8::1``), or
+    None if ``value`` is not a plain address (leading zeros, prefixes and padding rejected)."""
+    if not isinstance(value, str):
+        return None
+    family = socket.AF_INET6 if ":" in value else socket.AF_INET
+    try:
+        return socket.inet_ntop(family, socket.inet_pton(family, value))
+    except (OSError, ValueError):
+        return None
+
+
 def reverse_name(ip: str) -> str:
     """The PTR owner of an IP: ``d.c.b.a.in-addr.arpa.`` or the ``ip6.arpa.`` nibbles."""
+    if ":" not in ip:
+        return ".".join(reversed(ip.split("."))) + ".in-addr.arpa."
     return ipaddress.ip_address(ip).reverse_pointer + "."
 
 
@@ -55,4 +70,5 @@ def encode_wire(name: str) -> bytes:
     return b"".join(bytes([len(x)]) + x.encode("ascii") for x in labels) + b"\x00"
 
 
-__all__ = ["dashed_ip", "encode_wire", "fqdn", "ip_label", "reverse_name", "split_under"]
+__all__ = ["canonical_ip", "dashed_ip", "encode_wire", "fqdn", "ip_label", "reverse_name",
+           "split_under"]

@@ -27,18 +27,16 @@ zone's SOA (``ns.dns.<zone>. hostmaster.<zone>.``) whose minimum is the TTL.
 
 from __future__ import annotations
 
-import ipaddress
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from testbed.dns.names import dashed_ip, fqdn, ip_label, reverse_name, split_under
+from testbed.dns.names import dashed_ip, fqdn, reverse_name, split_under
+from testbed.dns.objects import ServiceInfo, compile_service, pod_ips, ref, slice_owner
 
 SCHEMA_VERSION = "1.1.0"
 DEFAULT_TTL = 5
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = 0, 1, 2, 3, 4, 5
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
 #: Namespaces that always exist in a Kubernetes cluster (for NXDOMAIN vs NODATA).
 IMPLICIT_NAMESPACES = frozenset({"default", "kube-system"})
 POD_MODES = ("insecure", "verified", "disabled")
@@ -70,89 +68,8 @@ class Answer:
     additional: tuple[Record, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Endpoint:
-    ip: str
-    label: str  # hostname, or dashed IP
-    ports: tuple[tuple[str, str, int], ...]  # (name, protocol, port), lowercase
-
-
-@dataclass(slots=True)
-class _Service:
-    namespace: str
-    name: str
-    kind: str  # "ClusterIP", "Headless" or "ExternalName"
-    ips: tuple[str, ...] = ()
-    external: str = ""
-    ports: tuple[tuple[str, str, int], ...] = ()
-    endpoints: list[_Endpoint] = field(default_factory=list)
-
-
 def _addr_type(ip: str) -> str:
     return "AAAA" if ":" in ip else "A"
-
-
-def _ports(raw: Iterable[dict] | None) -> tuple[tuple[str, str, int], ...]:
-    out = []
-    for p in raw or ():
-        name = str(p.get("name") or "").lower()
-        port = p.get("port")
-        if name and isinstance(port, int):
-            out.append((name, str(p.get("protocol") or "TCP").lower(), port))
-    return tuple(out)
-
-
-def _valid_ips(values: Iterable[object]) -> tuple[str, ...]:
-    out: list[str] = []
-    for v in values:
-        try:
-            ip = str(ipaddress.ip_address(str(v)))
-        except ValueError:
-            continue
-        if ip not in out:
-            out.append(ip)
-    return tuple(out)
-
-
-def _service(svc: dict) -> _Service | None:
-    meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
-    name, ns = meta.get("name"), meta.get("namespace") or "default"
-    if not isinstance(name, str) or not name:
-        return None
-    s = _Service(ns.lower(), name.lower(), "ClusterIP", ports=_ports(spec.get("ports")))
-    if spec.get("type") == "ExternalName":
-        s.kind, s.external = "ExternalName", fqdn(str(spec.get("externalName") or ""))
-        return s if s.external != "." else None
-    if spec.get("clusterIP") == "None":
-        s.kind = "Headless"
-        return s
-    s.ips = _valid_ips([spec.get("clusterIP"), *(spec.get("clusterIPs") or ())])
-    return s
-
-
-def pod_ips(pod: dict) -> tuple[str, ...]:
-    """IPs of a pod from ``status.podIP`` / ``status.podIPs``."""
-    status = pod.get("status") or {}
-    raw = [status.get("podIP")] + [p.get("ip") for p in status.get("podIPs") or ()]
-    return _valid_ips(v for v in raw if v)
-
-
-def _publish_all(svc: dict) -> bool:
-    annotations = (svc.get("metadata") or {}).get("annotations") or {}
-    return bool((svc.get("spec") or {}).get("publishNotReadyAddresses")) or (
-        str(annotations.get(TOLERATE_UNREADY, "")).lower() == "true")
-
-
-def _hostname(ep: dict, svc_name: str, pods: dict[tuple[str, str], dict], ns: str) -> str:
-    if ep.get("hostname"):
-        return str(ep["hostname"]).lower()
-    ref = ep.get("targetRef") or {}
-    if ref.get("kind", "Pod") == "Pod" and ref.get("name"):
-        pod = pods.get((ns, str(ref["name"]).lower()))
-        spec = (pod or {}).get("spec") or {}
-        if spec.get("hostname") and str(spec.get("subdomain", "")).lower() == svc_name:
-            return str(spec["hostname"]).lower()
-    return ""
 
 
 def build_zone(
@@ -172,78 +89,79 @@ def build_zone(
     ``default`` and ``kube-system``, exist anyway). ``pod_mode``: ``insecure``,
     ``verified`` or ``disabled`` (pod A records). ``serial``: the SOA serial.
     """
-    if pod_mode not in POD_MODES:
-        raise ValueError(f"pod_mode must be one of {POD_MODES}, not {pod_mode!r}")
-    known_ns = set(IMPLICIT_NAMESPACES) | {n.lower() for n in namespaces}
+    zone = Zone(domain, ttl, pod_mode, serial)
+    zone.namespaces.update(n.lower() for n in namespaces)
     pod_index: dict[tuple[str, str], dict] = {}
-    ips_by_ns: dict[str, set[str]] = defaultdict(set)
     for pod in pods:
-        meta = pod.get("metadata") or {}
-        ns = str(meta.get("namespace") or "default").lower()
-        known_ns.add(ns)
-        pod_index[(ns, str(meta.get("name", "")).lower())] = pod
-        ips_by_ns[ns].update(pod_ips(pod))
-    raw_services: dict[tuple[str, str], dict] = {}
-    svcs: dict[tuple[str, str], _Service] = {}
-    for obj in services:
-        s = _service(obj)
-        if s is not None:
-            svcs[(s.namespace, s.name)] = s
-            raw_services[(s.namespace, s.name)] = obj
-            known_ns.add(s.namespace)
+        key = ref(pod)
+        pod_index[key] = pod
+        zone.namespaces.add(key[0])
+        zone.pod_ips.setdefault(key[0], Counter()).update(pod_ips(pod))
+    by_owner: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for sl in endpoint_slices:
-        meta = sl.get("metadata") or {}
-        ns = str(meta.get("namespace") or "default").lower()
-        owner = str((meta.get("labels") or {}).get(SERVICE_NAME_LABEL, "")).lower()
-        s = svcs.get((ns, owner))
-        if s is None or s.kind != "Headless" or sl.get("addressType") == "FQDN":
-            continue
-        publish_all, ports = _publish_all(raw_services[(ns, owner)]), _ports(sl.get("ports"))
-        for ep in sl.get("endpoints") or ():
-            if not publish_all and (ep.get("conditions") or {}).get("ready") is False:
-                continue
-            host = _hostname(ep, owner, pod_index, ns)
-            for ip in _valid_ips(ep.get("addresses") or ()):
-                e = _Endpoint(ip, host or ip_label(ip), ports)
-                if all((o.ip, o.label) != (e.ip, e.label) for o in s.endpoints):
-                    s.endpoints.append(e)
-    return Zone(domain, ttl, svcs, known_ns, ips_by_ns, pod_mode, serial)
+        owner = slice_owner(sl)
+        if owner is not None:
+            by_owner[owner].append(sl)
+    for svc in services:
+        info = compile_service(svc, by_owner.get(ref(svc), ()), pod_index.get)
+        if info is not None:
+            zone.set_service(info)
+            zone.namespaces.add(info.namespace)
+    return zone
 
 
 class Zone:
-    """An immutable snapshot of the cluster zone; see the module docstring for its records."""
+    """The cluster zone (see the module docstring for its records).
 
-    def __init__(
-        self,
-        domain: str,
-        ttl: int,
-        services: dict[tuple[str, str], _Service],
-        namespaces: set[str],
-        pod_ips_by_ns: dict[str, set[str]],
-        pod_mode: str = "insecure",
-        serial: int = 1,
-    ) -> None:
+    Built whole by :func:`build_zone`; kept current per object by
+    :class:`~testbed.dns.index.ClusterIndex` through :meth:`set_service`,
+    :attr:`namespaces` and :attr:`pod_ips`.
+    """
+
+    def __init__(self, domain: str = "cluster.local", ttl: int = DEFAULT_TTL,
+                 pod_mode: str = "insecure", serial: int = 1) -> None:
+        if pod_mode not in POD_MODES:
+            raise ValueError(f"pod_mode must be one of {POD_MODES}, not {pod_mode!r}")
         self.domain = fqdn(domain)
         self.ttl = ttl
         self.pod_mode = pod_mode
-        self._services = services
-        self._namespaces = namespaces
-        self._pod_ips = pod_ips_by_ns
-        self._soa_data = (f"ns.dns.{self.domain}", f"hostmaster.{self.domain}",
-                          serial & 0xFFFFFFFF, 7200, 1800, 86400, ttl)
-        self._ptr: dict[str, list[str]] = defaultdict(list)
-        for s in services.values():
-            base = f"{s.name}.{s.namespace}.svc.{self.domain}"
-            targets = [(ip, base) for ip in s.ips]
-            targets += [(e.ip, f"{e.label}.{base}") for e in s.endpoints]
-            for ip, target in targets:
-                if target not in self._ptr[reverse_name(ip)]:
-                    self._ptr[reverse_name(ip)].append(target)
+        self.serial = serial
+        #: Existing namespaces (NODATA rather than NXDOMAIN for ``<ns>.svc.<zone>``).
+        self.namespaces: set[str] = set(IMPLICIT_NAMESPACES)
+        #: Pod IPs by namespace (``verified`` pod mode); counts let owners share an IP.
+        self.pod_ips: dict[str, Counter[str]] = {}
+        self._services: dict[tuple[str, str], ServiceInfo] = {}
+        self._ptr: dict[str, list[str]] = {}
+
+    def _ptr_targets(self, s: ServiceInfo) -> list[tuple[str, str]]:
+        base = f"{s.name}.{s.namespace}.svc.{self.domain}"
+        return [(reverse_name(ip), base) for ip in s.ips] + [
+            (reverse_name(e.ip), f"{e.label}.{base}") for e in s.endpoints]
+
+    def set_service(self, info: ServiceInfo | None, key: tuple[str, str] | None = None) -> None:
+        """Add or replace a service's records; ``info=None`` removes the service ``key``."""
+        key = key or (info.namespace, info.name)  # type: ignore[union-attr]
+        old = self._services.pop(key, None)
+        for owner, target in self._ptr_targets(old) if old else ():
+            targets = self._ptr.get(owner, [])
+            if target in targets:
+                targets.remove(target)
+                if not targets:
+                    del self._ptr[owner]
+        if info is None:
+            return
+        self._services[key] = info
+        for owner, target in self._ptr_targets(info):
+            targets = self._ptr.setdefault(owner, [])
+            if target not in targets:
+                targets.append(target)
 
     # -- public API --------------------------------------------------------
     def soa(self, owner: str | None = None) -> Record:
         """The zone's SOA record (``owner`` defaults to the cluster domain)."""
-        return Record(owner or self.domain, "SOA", self.ttl, self._soa_data)
+        data = (f"ns.dns.{self.domain}", f"hostmaster.{self.domain}",
+                self.serial & 0xFFFFFFFF, 7200, 1800, 86400, self.ttl)
+        return Record(owner or self.domain, "SOA", self.ttl, data)
 
     def in_zone(self, name: str) -> bool:
         """True if ``name`` is the cluster domain or below it."""
@@ -307,7 +225,7 @@ class Zone:
     def _svc_node(self, name: str, rel: Sequence[str]) -> list[Record] | None:
         if not rel:
             return []
-        if rel[-1] not in self._namespaces:
+        if rel[-1] not in self.namespaces:
             return None
         if len(rel) == 1:
             return []
@@ -354,14 +272,14 @@ class Zone:
         if not rel:
             return []
         ns = rel[-1]
-        if self.pod_mode == "verified" and ns not in self._namespaces:
+        if self.pod_mode == "verified" and ns not in self.namespaces:
             return None
         if len(rel) == 1:
             return []
         if len(rel) != 2:
             return None
         ip = dashed_ip(rel[0])
-        if ip is None or (self.pod_mode == "verified" and ip not in self._pod_ips.get(ns, ())):
+        if ip is None or (self.pod_mode == "verified" and ip not in self.pod_ips.get(ns, ())):
             return None
         return [Record(name, _addr_type(ip), self.ttl, ip)]
 

@@ -1,0 +1,49 @@
+"""Benchmark inputs and the UDP flood client."""
+
+from __future__ import annotations
+
+from testbed.dns.bench_support import (
+    bench_services,
+    service_fqdn,
+    service_ip,
+    udp_flood,
+    write_dnsmasq_hosts,
+    write_dnsperf_queries,
+)
+from testbed.dns.records import build_zone
+from testbed.store.memory import MemoryStore
+
+from .helpers import Harness, put
+
+
+def test_files_describe_the_same_services(tmp_path) -> None:
+    n = write_dnsperf_queries(tmp_path / "q.txt", 50, nxdomain_ratio=0.2)
+    lines = (tmp_path / "q.txt").read_text().splitlines()
+    assert n == len(lines) == 60 and all(line.endswith(" A") for line in lines)
+    assert sum(line.startswith("missing-") for line in lines) == 10
+    assert write_dnsmasq_hosts(tmp_path / "hosts", 50) == 50
+    hosts = dict(reversed(line.split()) for line in (tmp_path / "hosts").read_text().splitlines())
+    zone = build_zone(bench_services(50))
+    for line in lines:
+        name = line.split()[0]
+        ans = zone.lookup(name, "A")
+        if name.startswith("missing-"):
+            assert ans.rcode == 3
+        else:
+            assert [r.data for r in ans.answers] == [hosts[name]]
+    assert service_fqdn(3) == "svc-3.bench.svc.cluster.local"
+    assert service_ip(0) == "10.96.3.232"
+
+
+def test_udp_flood_against_server() -> None:
+    store = MemoryStore()
+    for svc in bench_services(3):
+        put(store, svc)
+    h = Harness(store, upstream=False)
+    try:
+        h.wait_ready()
+        res = udp_flood("127.0.0.1", h.port, service_fqdn(1), count=500, window=16)
+        assert res.sent == res.received == 500 and res.qps > 0
+        assert h.server.metrics.cache_hits >= 499
+    finally:
+        h.close()
