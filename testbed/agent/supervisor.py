@@ -53,6 +53,10 @@ def programs_for(role: str, env: dict[str, str]) -> list[Program]:
         progs.append(Program("agent", [py, "-m", "testbed.agent"]))
     if role == "external-host":
         progs.append(Program("hostd", [py, "-m", "testbed.agent.hostd"]))
+        # The DNS upstream the cluster forwards to: a test zone, so no query leaves the testbed.
+        progs.append(Program("dns-upstream", [py, "-m", "testbed.dns.upstream",
+                                              "--zone", "example.test", "--listen", "0.0.0.0",
+                                              "--port", "53"]))
     return progs
 
 

@@ -52,7 +52,9 @@ def bench_up(lt, runtime, image: str, store_factory, rounds: int = 3) -> dict:
         down(runtime, name)
         floors.append(bare_containers(runtime, image, count))
     up_s, floor_s = statistics.median(ups), statistics.median(floors)
-    return {"containers": count, "pods": sum(1 for o in lt.objects if o.get("kind") == "Pod"),
+    pods = sum(1 if o.get("kind") == "Pod" else int(o.get("spec", {}).get("replicas", 1))
+               for o in lt.objects if o.get("kind") in ("Pod", "Deployment", "StatefulSet"))
+    return {"containers": count, "pods": pods,
             "warm_up_seconds": round(up_s, 2), "docker_run_floor_seconds": round(floor_s, 2),
             "ratio": round(up_s / floor_s, 1), "rounds": rounds,
             "all_up_seconds": [round(x, 2) for x in ups]}

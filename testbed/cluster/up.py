@@ -10,6 +10,7 @@ from testbed.cluster.config import CONFIG_KEY, cluster_config, topology_hash
 from testbed.cluster.down import down
 from testbed.cluster.state import TestbedRef, find_testbed
 from testbed.cluster.steps import Steps
+from testbed.cluster.system import system_objects
 from testbed.runtime import args as rargs
 from testbed.topology import LoadedTopology, Problem, TopologyError
 from testbed.topology.plan import address_plan, pick_free_subnet
@@ -139,8 +140,8 @@ def _create(lt, runtime, image, store_factory, steps, timeout, apply_objects, wa
         store = store_factory(store_ip)
         store.wait_ready(timeout=60)
         store.put(CONFIG_KEY, config)
-    with steps.step(f"applying {len(lt.objects)} manifest objects"):
-        apply_objects(store, lt.objects)
+    with steps.step(f"applying {len(lt.objects)} manifest objects and cluster DNS"):
+        apply_objects(store, system_objects(config) + lt.objects)
     with steps.step("waiting for nodes and pods to be ready"):
         wait_ready(store, config, timeout=timeout)
     return UpResult(name, True, config)

@@ -15,10 +15,11 @@ from testbed.cluster.steps import Steps
 from testbed.cluster.up import UpConflict, up
 from testbed.runtime.base import LABEL_NAME, NetworkInfo, RuntimeFailure
 from testbed.runtime.fake import FakeRuntime
-from testbed.store.keys import CONFIG_KEY, status_key
+from testbed.store.keys import CONFIG_KEY, spec_key, status_key
 from testbed.store.memory import MemoryStore
 from testbed.topology import TopologyError, load_topology_text, with_overrides
 
+READY = {"conditions": [{"type": "Ready", "status": "True"}]}
 TOPOLOGY = """
 apiVersion: testbed.dev/v1alpha1
 kind: Topology
@@ -48,14 +49,25 @@ class Stores:
 
     @staticmethod
     def _agents(store: MemoryStore) -> None:
+        """Play controller and agents: nodes Ready, each Deployment's pods created Ready."""
         import time
 
-        for _ in range(200):
+        for _ in range(300):
             kv = store.get(CONFIG_KEY)
-            if kv:
+            deployments, _ = store.list("/registry/deployments/")
+            if kv and deployments:
                 for node in kv.value["nodes"]:
-                    store.put(status_key("Node", None, node["name"]),
-                              {"conditions": [{"type": "Ready", "status": "True"}]})
+                    store.put(status_key("Node", None, node["name"]), READY)
+                for dep in deployments:
+                    meta = dep.value["metadata"]
+                    for i in range(dep.value["spec"]["replicas"]):
+                        name = f"{meta['name']}-{i}"
+                        store.put(spec_key("Pod", meta["namespace"], name), {
+                            "kind": "Pod", "metadata": {
+                                "name": name, "namespace": meta["namespace"],
+                                "ownerReferences": [{"uid": meta["uid"]}]},
+                            "spec": {"nodeName": kv.value["nodes"][0]["name"]}})
+                        store.put(status_key("Pod", meta["namespace"], name), READY)
                 return
             time.sleep(0.01)
 

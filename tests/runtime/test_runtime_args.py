@@ -79,6 +79,6 @@ def test_supervised_programs_by_role():
     assert [p.name for p in programs_for("control-plane", env)] == ["etcd", "controller",
                                                                     "agent"]
     assert [p.name for p in programs_for("worker", env)] == ["agent"]
-    assert [p.name for p in programs_for("external-host", env)] == ["hostd"]
+    assert [p.name for p in programs_for("external-host", env)] == ["hostd", "dns-upstream"]
     etcd = programs_for("control-plane", env)[0].argv
     assert "http://172.30.0.2:2379" in etcd
