@@ -145,7 +145,8 @@ def test_pods_keep_ip_across_agent_restart(cluster, pods):
         assert cluster.probe_one(pods["c"], after.ip, 8080)["reply"] == n
     netns = cluster.exec_node(node, ["ip", "netns", "list"]).check().stdout
     pod_netns = [line.split()[0] for line in netns.splitlines() if line.startswith("pod-")]
-    assert len(pod_netns) == len(set(pod_netns)) == 2, pod_netns  # a and b only
+    expected = {p.netns for p in cluster.pods() if p.node == node and p.netns}
+    assert len(pod_netns) == len(set(pod_netns)) and set(pod_netns) == expected
 
 
 def _veths(cluster, node: str) -> set[str]:

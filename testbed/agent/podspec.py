@@ -77,10 +77,19 @@ def pod_hostname(pod: dict) -> str:
     return pod.get("spec", {}).get("hostname") or pod["metadata"]["name"]
 
 
-def wrap_in_sandbox(argv: list[str], netns: str | None, hostname: str) -> list[str]:
-    """Run argv in the pod's network namespace with its own hostname (a UTS namespace)."""
+def wrap_in_sandbox(argv: list[str], netns: str | None, hostname: str,
+                    etc_dir: str | None = None) -> list[str]:
+    """Run argv in the pod's network namespace with its own hostname (a UTS namespace).
+
+    hostNetwork pods (no netns) keep the node's network and hostname but get their own
+    resolv.conf, bind-mounted in a private mount namespace as kubelet does.
+    """
     if netns is None:
-        return argv
+        if etc_dir is None:
+            return argv
+        mount = f'mount --bind {etc_dir}/resolv.conf /etc/resolv.conf && exec "$@"'
+        return ["unshare", "--mount", "--propagation", "private", "--",
+                "sh", "-c", mount, "sh", *argv]
     set_name = 'hostname "$0" && exec "$@"'
     return ["ip", "netns", "exec", netns, "unshare", "--uts", "--",
             "sh", "-c", set_name, hostname, *argv]

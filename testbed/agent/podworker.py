@@ -71,7 +71,8 @@ class PodWorker:
             cs.next_start = time.monotonic() + 3600
             return
         env = podspec.container_env(c, self.pod, self.record.ip, self.host_ip)
-        full = podspec.wrap_in_sandbox(argv, self.record.netns, podspec.pod_hostname(self.pod))
+        full = podspec.wrap_in_sandbox(argv, self.record.netns, podspec.pod_hostname(self.pod),
+                                       self.record.etc_dir)
         cs.proc = procs.start(full, env, f"{self.record.log_dir}/{c['name']}.log",
                               c.get("workingDir") or "/")
         cs.started_at = time.monotonic()
@@ -168,7 +169,8 @@ class PodWorker:
                            cond("ContainersReady", all_ready), cond("Ready", all_ready)],
             "containerStatuses": statuses,
             "sandbox": {"netns": self.record.netns, "logDir": self.record.log_dir,
-                        "hostNetwork": self.record.host_network},
+                        "hostNetwork": self.record.host_network,
+                        "etcDir": self.record.etc_dir},
         }
         if errors:
             out["message"] = "; ".join(errors)

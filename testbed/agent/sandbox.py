@@ -16,6 +16,7 @@ from testbed.cluster.objects import now_iso
 RECORD_DIR = "/var/lib/testbed/pods"
 NETNS_DIR = "/run/netns"
 ETC_NETNS = "/etc/netns"
+HOSTNET_DIR = "/var/lib/testbed/hostnet"
 CNI_CONF_DIR = "/etc/cni/net.d"
 CONFLIST_PATH = f"{CNI_CONF_DIR}/10-testbed.conflist"
 CNI_BIN_DIRS = ["/opt/cni/custom-bin", "/opt/cni/bin"]
@@ -34,6 +35,11 @@ class SandboxRecord:
     host_network: bool
     containers: dict[str, dict] = field(default_factory=dict)  # name -> {pid, starttime, restarts}
     created: str = ""
+
+    @property
+    def etc_dir(self) -> str | None:
+        """Where a hostNetwork pod's own resolv.conf lives (netns pods use /etc/netns)."""
+        return f"{HOSTNET_DIR}/{self.uid}" if self.host_network else None
 
     @property
     def log_dir(self) -> str:
@@ -105,6 +111,7 @@ class Sandboxes:
         if host_network:
             record = SandboxRecord(uid, meta.get("namespace", "default"), meta["name"], None,
                                    self.node_ip, True, created=now_iso())
+            self.write_files(pod, None, self.node_ip, record.etc_dir)
             record.save()
             return record
         netns = netns_name(uid)
@@ -124,8 +131,9 @@ class Sandboxes:
         record.save()
         return record
 
-    def write_files(self, pod: dict, netns: str, ip: str) -> None:
-        directory = f"{ETC_NETNS}/{netns}"
+    def write_files(self, pod: dict, netns: str | None, ip: str,
+                    directory: str | None = None) -> None:
+        directory = directory or f"{ETC_NETNS}/{netns}"
         os.makedirs(directory, exist_ok=True)
         try:
             with open("/etc/resolv.conf") as f:
@@ -157,4 +165,6 @@ class Sandboxes:
 
     def destroy(self, record: SandboxRecord) -> None:
         self.destroy_netns(record.uid, record.netns)
+        if record.etc_dir:
+            shutil.rmtree(record.etc_dir, ignore_errors=True)
         record.remove()

@@ -45,9 +45,11 @@ def find_pod(store, namespace: str, pod: str) -> tuple[dict, dict]:
 
 def pod_exec_command(status: dict, command: list[str]) -> list[str]:
     """The node-side command that runs `command` inside a pod's network namespace (pure)."""
+    from testbed.agent.podspec import wrap_in_sandbox
+
     sandbox = status.get("sandbox") or {}
     if sandbox.get("hostNetwork"):
-        return list(command)
+        return wrap_in_sandbox(list(command), None, "", sandbox.get("etcDir"))
     netns = sandbox.get("netns")
     if not netns:
         fail("pod has no network namespace yet (not started)")

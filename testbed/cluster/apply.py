@@ -7,7 +7,6 @@ import copy
 from testbed.cluster.objects import normalize, now_iso
 from testbed.store.keys import object_key
 
-
 ALLOCATED_ANNOTATION = "testbed.io/allocated"
 
 

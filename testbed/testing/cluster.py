@@ -24,6 +24,7 @@ class PodRef:
     node: str
     ip: str
     netns: str | None
+    etc_dir: str | None = None
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -69,7 +70,12 @@ class _ClusterBase:
         return self.runtime.exec(self.ref.host(host).name, command)
 
     def exec_pod(self, pod: PodRef, command: list[str]) -> ExecResult:
-        wrapped = command if pod.netns is None else ["ip", "netns", "exec", pod.netns, *command]
+        from testbed.agent.podspec import wrap_in_sandbox
+
+        if pod.netns is None:
+            wrapped = wrap_in_sandbox(command, None, "", pod.etc_dir)
+        else:
+            wrapped = ["ip", "netns", "exec", pod.netns, *command]
         return self.exec_node(pod.node, wrapped)
 
     # -- objects ----------------------------------------------------------------------
@@ -90,7 +96,7 @@ class _ClusterBase:
             raise LookupError(f"pod {namespace}/{name} does not exist")
         sandbox = status.get("sandbox") or {}
         return PodRef(namespace, name, spec.value["spec"].get("nodeName", ""),
-                      status.get("podIP", ""), sandbox.get("netns"))
+                      status.get("podIP", ""), sandbox.get("netns"), sandbox.get("etcDir"))
 
     def pods(self, namespace: str | None = None, labels: dict[str, str] | None = None):
         items, _ = self.store.list(prefix("pods", namespace))

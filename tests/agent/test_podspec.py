@@ -85,3 +85,10 @@ def test_default_and_none_policies_with_dns_config_merge():
 def test_hosts_file_with_subdomain_fqdn():
     text = podspec.hosts_file(pod(hostname="web-0", subdomain="web"), "10.244.1.5", CONFIG)
     assert "10.244.1.5\tweb-0.web.prod.svc.cluster.local web-0" in text
+
+
+def test_host_network_pods_get_their_own_resolv_conf_by_bind_mount():
+    argv = podspec.wrap_in_sandbox(["x", "y"], None, "node", "/var/lib/testbed/hostnet/u1")
+    assert argv[:2] == ["unshare", "--mount"]
+    assert "mount --bind /var/lib/testbed/hostnet/u1/resolv.conf /etc/resolv.conf" in argv[7]
+    assert argv[-2:] == ["x", "y"]
