@@ -74,3 +74,31 @@ def bench_cni_cmd(
         / (data["reference-bridge"]["median_add_ms"] + data["reference-bridge"]["median_del_ms"]),
         2)
     emit("cni", data, out)
+
+
+@bench_app.command("dns")
+@one_line_errors
+def bench_dns_cmd(
+    services: int = typer.Option(1000, "--services"),
+    seconds: int = typer.Option(5, "--seconds"),
+    name: str = typer.Option(None, "--name", help="a running testbed to measure on"),
+    out: Path = typer.Option(None, "--out"),
+):
+    """dnsperf QPS and p50/p99 for a cluster and a forwarded name: one testbed resolver vs
+    dnsmasq with the same names in a hosts file, in the same run."""
+    from testbed.cli.common import open_testbed
+    from testbed.cluster.apply import apply_objects
+    from testbed.cluster.system import dns_upstream
+    from testbed.dns.bench_support import bench_services
+    from testbed.store.keys import CONFIG_KEY
+
+    runtime, ref, store = open_testbed(name)
+    config = store.get(CONFIG_KEY).value
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}}
+    apply_objects(store, [namespace, *bench_services(services)])
+    node = ref.node(ref.node_names()[-1]).name
+    store_ip = ref.control_plane.ipv4_address
+    result = runtime.exec(node, ["python3", "-m", "testbed.bench.dns_node", f"{store_ip}:2379",
+                                 str(services), dns_upstream(config) or "127.0.0.1",
+                                 str(seconds)]).check()
+    emit("dns", json.loads(result.stdout), out)
