@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import time
 
@@ -20,11 +19,9 @@ def flat_routes(config: dict) -> list[str]:
 
 
 def main() -> None:
-    from testbed.store.etcd import EtcdStore
+    from testbed.agent.bootstrap import connect
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    store = EtcdStore.from_endpoint(os.environ["TESTBED_STORE"])
-    store.wait_ready(timeout=300)
+    store, _ = connect("hostd", wait_config=False)
     while True:
         kv = store.get(CONFIG_KEY)
         if kv is not None:

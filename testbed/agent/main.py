@@ -18,7 +18,7 @@ from testbed.agent.podworker import PodWorker
 from testbed.agent.sandbox import CNI_BIN_DIRS, Sandboxes, list_pod_netns, load_records
 from testbed.cluster.objects import now_iso
 from testbed.store.base import WatchError, list_then_watch
-from testbed.store.keys import CONFIG_KEY, object_key, prefix, status_key
+from testbed.store.keys import object_key, prefix, status_key
 
 log = logging.getLogger("agent")
 RESYNC_SECONDS = 5.0
@@ -228,15 +228,7 @@ class Agent:
 
 
 def main() -> None:
-    from testbed.store.etcd import EtcdStore
+    from testbed.agent.bootstrap import connect
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    store = EtcdStore.from_endpoint(os.environ["TESTBED_STORE"])
-    store.wait_ready(timeout=120)
-    config = None
-    while config is None:
-        kv = store.get(CONFIG_KEY)
-        config = kv.value if kv else None
-        if config is None:
-            time.sleep(0.2)
+    store, config = connect("agent")
     Agent(store, os.environ["TESTBED_NODE"], config).run()

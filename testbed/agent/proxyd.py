@@ -16,7 +16,6 @@ import time
 from testbed.agent import election
 from testbed.agent.metrics import Metrics, serve_metrics
 from testbed.store.base import WatchError
-from testbed.store.keys import CONFIG_KEY
 
 log = logging.getLogger("proxyd")
 WATCHED = ("/registry/services/", "/registry/endpointslices/", "/status/services/",
@@ -153,20 +152,13 @@ class ProxyDaemon:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from testbed.agent.bootstrap import connect
     from testbed.proxy.base import get_backend
-    from testbed.store.etcd import EtcdStore
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--flush", action="store_true", help="remove this node's proxy rules")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    store = EtcdStore.from_endpoint(os.environ["TESTBED_STORE"])
-    store.wait_ready(timeout=300)
-    config = None
-    while config is None:
-        kv = store.get(CONFIG_KEY)
-        config = kv.value if kv else None
-        time.sleep(0 if config else 0.2)
+    store, config = connect("proxyd")
     backend = get_backend(config["networking"]["kubeProxyMode"])
     if args.flush:
         backend.cleanup()
