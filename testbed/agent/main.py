@@ -7,6 +7,7 @@ removes whatever no pod wants any more.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -44,13 +45,13 @@ class Agent:
         self.probe_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self.pending_probes: set = set()
         self.last_heartbeat = 0.0
+        self._policy_mtime = -1
+        self._policy_ips: set[str] = set()
 
     # -- node -------------------------------------------------------------------
     def setup_node(self) -> None:
         netsetup.apply_node_network(self.config, self.node)
         os.makedirs("/etc/cni/net.d", exist_ok=True)
-        import json
-
         with open("/etc/cni/net.d/10-testbed.conflist", "w") as f:
             json.dump(self.conflist, f, indent=2)
 
@@ -169,13 +170,29 @@ class Agent:
 
                 self.probe_pool.submit(task)
 
+    def policy_synced_ips(self) -> set[str]:
+        """Local pod IPs the policy process has covered (see testbed.agent.policyd)."""
+        from testbed.agent.policyd import READY_FILE
+
+        try:
+            mtime = os.stat(READY_FILE).st_mtime_ns
+            if mtime != self._policy_mtime:
+                with open(READY_FILE) as f:
+                    self._policy_ips = set(json.load(f))
+                self._policy_mtime = mtime
+        except (OSError, ValueError):
+            return set()
+        return self._policy_ips
+
     def publish(self) -> None:
+        synced = self.policy_synced_ips()
         for uid, pod in self.desired.items():
             if pod["metadata"].get("deletionTimestamp"):
                 continue
             worker = self.workers.get(uid)
             if worker is not None:
-                status = worker.status()
+                status = worker.status(policy_ready=worker.record.host_network
+                                       or worker.record.ip in synced)
             elif uid in self.failures:
                 status = {"phase": "Pending", "message": self.failures[uid],
                           "conditions": [{"type": "Ready", "status": "False",

@@ -128,8 +128,9 @@ class PodWorker:
         if kind == "liveness" and not state.ready and cs.proc is not None:
             procs.stop([cs.proc], 2.0)  # sync_processes restarts it
 
-    def status(self) -> dict:
-        """The pod's Kubernetes status (phase, IPs, conditions, containerStatuses)."""
+    def status(self, policy_ready: bool = True) -> dict:
+        """The pod's Kubernetes status (phase, IPs, conditions, containerStatuses); the pod is
+        not Ready until `policy_ready` (its network policy rules are in place)."""
         statuses = []
         for name, cs in self.containers.items():
             if cs.running:
@@ -143,7 +144,8 @@ class PodWorker:
                                      "ContainerCreating"}}
             statuses.append({"name": name, "image": cs.spec.get("image", ""), "ready": cs.ready,
                              "started": cs.running, "restartCount": cs.restarts, "state": state})
-        all_ready = bool(statuses) and all(s["ready"] for s in statuses)
+        containers_ready = bool(statuses) and all(s["ready"] for s in statuses)
+        all_ready = containers_ready and policy_ready
         all_running = bool(statuses) and all(s["started"] for s in statuses)
         if all_running or any(s["started"] for s in statuses):
             phase = "Running"
@@ -166,7 +168,7 @@ class PodWorker:
             "podIPs": [{"ip": self.record.ip}],
             "startTime": self.start_time,
             "conditions": [cond("PodScheduled", True), cond("Initialized", True),
-                           cond("ContainersReady", all_ready), cond("Ready", all_ready)],
+                           cond("ContainersReady", containers_ready), cond("Ready", all_ready)],
             "containerStatuses": statuses,
             "sandbox": {"netns": self.record.netns, "logDir": self.record.log_dir,
                         "hostNetwork": self.record.host_network,
@@ -174,8 +176,10 @@ class PodWorker:
         }
         if errors:
             out["message"] = "; ".join(errors)
-        elif not all_ready:
+        elif not containers_ready:
             out["message"] = "; ".join(not_ready)
+        elif not policy_ready:
+            out["message"] = "waiting for network policy rules on the node"
         return out
 
     def stop(self) -> None:

@@ -43,43 +43,42 @@ class ProxyDaemon:
         self.dirty_since: float | None = None
 
     def ctx(self):
-        from testbed.proxy.base import NodeContext
+        from testbed.proxy.model import NodeContext
 
         me = next(n for n in self.config["nodes"] if n["name"] == self.node)
         return NodeContext(node_name=self.node, node_ip=me["ip"],
                            cluster_cidr=self.config["networking"]["podSubnet"],
-                           node_ips=tuple(n["ip"] for n in self.config["nodes"]))
+                           node_ips=frozenset(n["ip"] for n in self.config["nodes"]))
 
     def services(self) -> list[dict]:
+        """Services merged with their status; ones the controller rejected are left out."""
         statuses = self.state["/status/services/"]
-        return [svc | {"status": statuses.get(ref, {})}
-                for ref, svc in self.state["/registry/services/"].items()]
+        out = []
+        for ref, svc in self.state["/registry/services/"].items():
+            status = statuses.get(ref, {})
+            rejected = any(c.get("type") == "Allocated" and c.get("status") == "False"
+                           for c in status.get("conditions") or [])
+            if not rejected:
+                out.append(svc | {"status": status})
+        return out
 
     def sync(self, full: bool = False) -> None:
+        from testbed.proxy.base import sync
         from testbed.proxy.model import build_model
 
         start = time.monotonic()
-        model = build_model(self.services(), list(self.state["/registry/endpointslices/"]
-                                                  .values()), self.node)
-        if full or self.model is None:
-            text = self.backend.render(model, self.ctx())
-        else:
-            if model == self.model:
-                self.announce(model)
-                return
-            text = self.backend.render_incremental(self.model, model, self.ctx())
-            if text is None:
-                text = self.backend.render(model, self.ctx())
-        self.backend.apply(text)
+        model = build_model(self.services(),
+                            list(self.state["/registry/endpointslices/"].values()), self.node)
+        how = sync(self.backend, None if full else self.model, model, self.ctx())
         self.model = model
-        elapsed = time.monotonic() - start
-        self.metrics.observe("sync_proxy_rules_duration_seconds", elapsed)
-        if self.dirty_since is not None:
-            self.metrics.observe("network_programming_duration_seconds",
-                                 time.monotonic() - self.dirty_since)
+        if how != "unchanged":
+            self.metrics.observe("sync_proxy_rules_duration_seconds", time.monotonic() - start)
+            if self.dirty_since is not None:
+                self.metrics.observe("network_programming_duration_seconds",
+                                     time.monotonic() - self.dirty_since)
+            self.metrics.set("sync_proxy_rules_last_timestamp_seconds", time.time())
+            self.metrics.set("proxy_service_ports", len(model))
         self.dirty_since = None
-        self.metrics.set("sync_proxy_rules_last_timestamp_seconds", time.time())
-        self.metrics.set("proxy_service_ports", len(model.services))
         self.announce(model)
 
     def announce(self, model) -> None:
@@ -87,11 +86,11 @@ class ProxyDaemon:
             return
         fresh = election.fresh_nodes(self.state["/status/nodes/"], dt.datetime.now(dt.UTC))
         entries = []
-        for svc in model.services:
+        for svc in model:
             ips = list(svc.load_balancer_ips)
             if ips:
                 nodes = {e.node for e in svc.endpoints if e.ready and e.node}
-                entries.append((ips, svc.external_local, nodes))
+                entries.append((ips, svc.external_policy_local, nodes))
         self.announcer.announce(election.announcements(entries, fresh, self.node))
 
     def load(self) -> int:
@@ -142,13 +141,24 @@ class ProxyDaemon:
                 self.sync()
             if now - last_canary > CANARY_SECONDS:
                 last_canary = now
-                if not self.backend.rules_present():
+                if not rules_present(self.backend):
                     log.warning("proxy rules missing; full resync")
                     self.sync(full=True)
             if now - last_announce > 1.0:
                 last_announce = now
                 if self.model is not None:
                     self.announce(self.model)
+
+
+def rules_present(backend) -> bool:
+    """The canary: are this backend's rules still in the kernel?"""
+    import subprocess
+
+    if hasattr(backend, "rules_present"):
+        return backend.rules_present()
+    cmd = {"iptables": ["iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"],
+           "nftables": ["nft", "list", "table", "ip", "testbed-proxy"]}.get(backend.name)
+    return cmd is None or subprocess.run(cmd, capture_output=True).returncode == 0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,6 +51,8 @@ def programs_for(role: str, env: dict[str, str]) -> list[Program]:
         progs.append(Program("controller", [py, "-m", "testbed.controller"]))
     if role in ("control-plane", "worker"):
         progs.append(Program("agent", [py, "-m", "testbed.agent"]))
+        progs.append(Program("proxy", [py, "-m", "testbed.agent.proxyd"]))
+        progs.append(Program("policy", [py, "-m", "testbed.agent.policyd"]))
     if role == "external-host":
         progs.append(Program("hostd", [py, "-m", "testbed.agent.hostd"]))
         # The DNS upstream the cluster forwards to: a test zone, so no query leaves the testbed.

@@ -19,16 +19,28 @@ def topology_hash(lt: LoadedTopology) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def default_lb_pool(node_subnet: IPv4Network, used: int) -> IPv4Network | None:
+    """The last /28 of the node subnet, when the topology names no pool and it is free."""
+    if node_subnet.prefixlen > 26:
+        return None
+    pool = IPv4Network(f"{node_subnet.broadcast_address - 15}/28")
+    return pool if used + 2 < node_subnet.num_addresses - 16 else None
+
+
 def cluster_config(lt: LoadedTopology, node_subnet: IPv4Network) -> dict:
     """What every in-cluster component needs to know about the cluster (pure, JSON-able)."""
     topo = lt.topology
     plan = address_plan(topo, node_subnet)
     cidrs = node_pod_cidrs(topo)
     net = topo.spec.networking
+    networking = net.model_dump(mode="json", by_alias=True) | {"nodeSubnet": str(node_subnet)}
+    if net.load_balancer_pool is None:
+        pool = default_lb_pool(node_subnet, len(plan.nodes) + len(plan.hosts))
+        networking["loadBalancerPool"] = str(pool) if pool else None
     return {
         "name": topo.metadata.name,
         "topologyHash": topology_hash(lt),
-        "networking": net.model_dump(mode="json", by_alias=True) | {"nodeSubnet": str(node_subnet)},
+        "networking": networking,
         "gateway": str(plan.gateway),
         "nodes": [
             {

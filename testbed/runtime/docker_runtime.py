@@ -150,6 +150,13 @@ class DockerRuntime:
             (stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace"),
         )
 
+    def disconnect(self, container: str, network: str) -> None:
+        """Take a container off a network (its eth0 goes away)."""
+        self.api.disconnect_container_from_network(container, network, force=True)
+
+    def connect(self, container: str, network: str, ipv4_address: str) -> None:
+        self.api.connect_container_to_network(container, network, ipv4_address=ipv4_address)
+
     def pause(self, container: str) -> None:
         """Freeze every process of a container (the node "goes away" but keeps its state)."""
         self.api.pause(container)

@@ -104,6 +104,12 @@ class FakeRuntime:
         self.host_rules.discard(testbed)
         return int(found)
 
+    def disconnect(self, container: str, network: str) -> None:
+        self.calls.append(("disconnect", container, network))
+
+    def connect(self, container: str, network: str, ipv4_address: str) -> None:
+        self.calls.append(("connect", container, network, ipv4_address))
+
     def pause(self, container: str) -> None:
         self.calls.append(("pause", container))
 

@@ -164,6 +164,10 @@ class _ClusterBase:
                                     "request": request, "timeout": timeout}])[0]
 
 
+class _Empty:
+    value: dict = {}
+
+
 def eventually(check, timeout: float = 30.0, interval: float = 0.2):
     """Call `check()` until it returns without AssertionError; re-raise the last failure."""
     from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
@@ -221,17 +225,45 @@ class ServiceMixin:
         if "lladdr" not in neigh:
             return None
         mac = neigh[neigh.index("lladdr") + 1]
+        from testbed.runtime.base import RuntimeFailure
+
         for node in self.nodes:
-            addr = self.exec_node(node["name"], ["cat", "/sys/class/net/eth0/address"])
+            try:
+                addr = self.exec_node(node["name"], ["cat", "/sys/class/net/eth0/address"])
+            except RuntimeFailure:  # a paused node cannot be asked; it is not the answer
+                continue
             if addr.stdout.strip() == mac:
                 return node["name"]
         return None
 
-    def pause_node(self, node: str) -> None:
-        self.runtime.pause(self.ref.node(node).name)
+    def disconnect_node(self, node: str) -> None:
+        """The node "goes away": its eth0 leaves the node network (its state is kept)."""
+        self.runtime.disconnect(self.ref.node(node).name, self.ref.network.name)
 
-    def unpause_node(self, node: str) -> None:
-        self.runtime.unpause(self.ref.node(node).name)
+    def reconnect_node(self, node: str) -> None:
+        """Back on the network at its IP; its agent and proxy restart to re-plumb the new
+        eth0 (routes, ARP socket), then the node must report Ready again."""
+        ip = self.node_ip(node)
+        self.runtime.connect(self.ref.node(node).name, self.ref.network.name, ip)
+        # Docker names the new interface eth1; everything on a node expects eth0.
+        rename = (f"dev=$(ip -o -4 addr show | awk '$4 ~ /^{ip}\\// {{print $2}}'); "
+                  'if [ "$dev" != eth0 ]; then ip link set "$dev" down && '
+                  'ip link set "$dev" name eth0 && ip link set eth0 up; fi; '
+                  f"ip route replace default via {self.config['gateway']} dev eth0")
+        self.exec_node(node, ["sh", "-c", rename]).check()
+        for program in ("agent", "proxy"):
+            self.exec_node(node, ["sh", "-c", f"kill $(cat /run/testbed/{program}.pid)"])
+
+        def ready() -> None:
+            from testbed.agent.election import fresh_nodes
+
+            statuses = {n["name"]: (self.store.get(status_key("Node", None, n["name"])) or
+                                    _Empty).value for n in self.nodes}
+            import datetime as dt
+
+            assert node in fresh_nodes(statuses, dt.datetime.now(dt.UTC)), f"{node} not back"
+
+        eventually(ready, timeout=60)
 
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         kv = self.store.get(spec_key("Deployment", namespace, deployment))
