@@ -3,7 +3,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 TESTBED := $(VENV)/bin/testbed
-MODES   ?= iptables nftables
+MODES   ?= iptables nftables ebpf
 MODE    ?= iptables
 TOPOLOGY ?= topologies/default.yaml
 

@@ -23,7 +23,7 @@ REPORTS = PROJECT_ROOT / "reports"
 SERVICE_SUITES = ["pod_to_service", "external_to_service", "dns", "policy", "ingress"]
 MODE_AGNOSTIC_RUNS = [
     # (label, suites, extra pytest args)
-    ("vxlan+flat", ["pod_to_pod"], ["--routing", "vxlan", "--pod-network", "flat"]),
+    ("vxlan+flat", ["pod_to_pod", "policy"], ["--routing", "vxlan", "--pod-network", "flat"]),
     ("reference-cni", ["pod_to_pod"], ["--topology", "suites/topology-refcni.yaml"]),
     ("lifecycle", ["lifecycle"], []),
 ]
@@ -103,7 +103,7 @@ def summary(results: list[RunResult]) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--modes", default="iptables nftables")
+    parser.add_argument("--modes", default="iptables nftables ebpf")
     parser.add_argument("--unit", action="store_true", help="run the unit tests first")
     args = parser.parse_args(argv)
     REPORTS.mkdir(exist_ok=True)

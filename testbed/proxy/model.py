@@ -1,0 +1,347 @@
+"""The service proxy's model: Services + EndpointSlices -> one sorted tuple of service ports.
+
+Pure: no I/O. Every backend (iptables, nftables, ipvs, ebpf) renders from this model, so the
+Kubernetes semantics (which endpoints serve which traffic) are decided exactly once, here.
+
+Endpoint selection follows kube-proxy's ``CategorizeEndpoints`` (topology hints aside):
+
+* cluster pool: ready endpoints; if none is ready anywhere, serving+terminating ones;
+* local pool: ready endpoints on this node; if none, serving+terminating ones on this node;
+* ``internalTrafficPolicy: Local`` -> cluster-IP traffic uses the local pool only;
+* ``externalTrafficPolicy: Local`` -> NodePort/LB/external-IP traffic uses the local pool
+  only and keeps the client source IP; traffic to those addresses from pods or from the node
+  itself is short-circuited to the cluster pool (as if it went out to a load balancer and
+  came back), which is why the cluster pool is still computed for such services.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds; the API default for sessionAffinityConfig
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+SUPPORTED_PROTOCOLS = ("TCP", "UDP")  # SCTP is skipped: no rules at all
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """What a backend needs to know about the node it programs.
+
+    ``cluster_cidr`` is the pod subnet (kube-proxy's ``--cluster-cidr``): traffic from outside
+    it to a cluster IP is masqueraded, traffic from inside it to an external-policy-Local
+    address is short-circuited. ``node_ips`` lists every node's IP (for backends that need to
+    tell node traffic from pod traffic without addrtype/fib lookups).
+    """
+
+    node_name: str
+    node_ip: str
+    cluster_cidr: str
+    interface: str = "eth0"
+    node_ips: tuple[str, ...] | frozenset[str] = ()
+
+
+@dataclass(frozen=True, order=True)
+class Endpoint:
+    """One backend address of a service port, with its EndpointSlice conditions."""
+
+    ip: str
+    port: int
+    node: str | None = None
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    is_local: bool = False
+
+    @property
+    def addr(self) -> str:
+        """``ip:port`` as kube-proxy spells an endpoint (also its hash input)."""
+        return f"{self.ip}:{self.port}"
+
+
+def _ip_key(ep: Endpoint) -> tuple[int, int]:
+    return int(ipaddress.IPv4Address(ep.ip)), ep.port
+
+
+def categorize_endpoints(
+    endpoints: tuple[Endpoint, ...], itp_local: bool, etp_local: bool, externally_accessible: bool
+) -> tuple[tuple[Endpoint, ...], tuple[Endpoint, ...], bool]:
+    """kube-proxy's CategorizeEndpoints: ``(cluster_pool, local_pool, has_any_endpoints)``."""
+    uses_cluster = not itp_local or externally_accessible  # ETP=Local still short-circuits
+    uses_local = itp_local or (etp_local and externally_accessible)
+    cluster: tuple[Endpoint, ...] = ()
+    has_any = False
+    if uses_cluster:
+        cluster = tuple(e for e in endpoints if e.ready)
+        if not cluster:  # nothing ready anywhere: keep serving terminating pods in rotation
+            cluster = tuple(e for e in endpoints if e.serving and e.terminating)
+        has_any = bool(cluster)
+    local: tuple[Endpoint, ...] = ()
+    if uses_local:
+        has_any = has_any or any(e.ready or (e.serving and e.terminating) for e in endpoints)
+        local = tuple(e for e in endpoints if e.is_local and e.ready)
+        if not local:
+            local = tuple(e for e in endpoints if e.is_local and e.serving and e.terminating)
+    return cluster, local, has_any
+
+
+@dataclass(frozen=True)
+class ServicePortInfo:
+    """One (service, port) the proxy programs. ``endpoints`` holds every slice endpoint for
+    the port (sorted by IP, port); the pools used for traffic are derived properties."""
+
+    namespace: str
+    name: str
+    port_name: str
+    protocol: str  # "TCP" or "UDP"
+    cluster_ip: str
+    port: int
+    node_port: int = 0
+    load_balancer_ips: tuple[str, ...] = ()
+    external_ips: tuple[str, ...] = ()
+    affinity_timeout: int | None = None  # seconds when sessionAffinity is ClientIP
+    external_policy_local: bool = False
+    internal_policy_local: bool = False
+    endpoints: tuple[Endpoint, ...] = ()
+
+    @property
+    def service_key(self) -> str:
+        """``namespace/name``: the unit of change for incremental syncs."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def port_key(self) -> str:
+        """kube-proxy's ServicePortName string: ``ns/name:port`` (``ns/name`` if unnamed)."""
+        return self.service_key + (f":{self.port_name}" if self.port_name else "")
+
+    @property
+    def internal_local(self) -> bool:
+        """Alias of ``internal_policy_local`` (the name other backends use)."""
+        return self.internal_policy_local
+
+    @property
+    def external_local(self) -> bool:
+        """Alias of ``external_policy_local``."""
+        return self.external_policy_local
+
+    @property
+    def proto(self) -> str:
+        """Lower-case protocol as used in rules and hashes (``tcp``/``udp``)."""
+        return self.protocol.lower()
+
+    @property
+    def externally_accessible(self) -> bool:
+        """Reachable via a NodePort, a load-balancer IP or an external IP."""
+        return bool(self.node_port or self.load_balancer_ips or self.external_ips)
+
+    @cached_property
+    def _pools(self) -> tuple[tuple[Endpoint, ...], tuple[Endpoint, ...], bool]:
+        return categorize_endpoints(
+            self.endpoints,
+            self.internal_policy_local,
+            self.external_policy_local,
+            self.externally_accessible,
+        )
+
+    @property
+    def cluster_endpoints(self) -> tuple[Endpoint, ...]:
+        """Endpoints for Cluster traffic policy (empty when no traffic uses that pool)."""
+        return self._pools[0]
+
+    @property
+    def local_endpoints(self) -> tuple[Endpoint, ...]:
+        """This node's endpoints for Local traffic policy (empty when unused)."""
+        return self._pools[1]
+
+    @property
+    def has_endpoints(self) -> bool:
+        """Any usable endpoint anywhere; False means connections must be refused."""
+        return self._pools[2]
+
+    @property
+    def internal_endpoints(self) -> tuple[Endpoint, ...]:
+        """The pool cluster-IP traffic is balanced over."""
+        return self.local_endpoints if self.internal_policy_local else self.cluster_endpoints
+
+    @property
+    def external_endpoints(self) -> tuple[Endpoint, ...]:
+        """The pool off-cluster NodePort/LB/external-IP traffic is balanced over."""
+        return self.local_endpoints if self.external_policy_local else self.cluster_endpoints
+
+    @property
+    def has_internal_endpoints(self) -> bool:
+        """Cluster-IP traffic gets DNAT (else REJECT, or DROP for ITP=Local w/o local ones)."""
+        return self.has_endpoints and bool(self.internal_endpoints)
+
+    @property
+    def has_external_endpoints(self) -> bool:
+        """External traffic gets DNAT (else REJECT, or DROP for ETP=Local w/o local ones)."""
+        return self.has_endpoints and bool(self.external_endpoints)
+
+    @property
+    def reachable_endpoints(self) -> tuple[Endpoint, ...]:
+        """Union of the pools in use, sorted: the endpoints that need DNAT state."""
+        return tuple(sorted(set(self.cluster_endpoints) | set(self.local_endpoints), key=_ip_key))
+
+
+class ProxyModel(tuple[ServicePortInfo, ...]):
+    """The model: a tuple of :class:`ServicePortInfo` sorted by (namespace, name, port name,
+    protocol). ``.services`` is the same tuple, for callers that prefer a named field."""
+
+    __slots__ = ()
+
+    @property
+    def services(self) -> tuple[ServicePortInfo, ...]:
+        """All service ports (the model itself)."""
+        return self
+
+
+def _ipv4(value: Any) -> str | None:
+    try:
+        return str(ipaddress.IPv4Address(str(value)))
+    except (ipaddress.AddressValueError, ValueError):
+        return None
+
+
+def _cluster_ip(spec: Mapping[str, Any]) -> str | None:
+    # clusterIPs (dual-stack) wins over clusterIP; we program only the IPv4 family.
+    candidates = list(spec.get("clusterIPs") or []) or [spec.get("clusterIP")]
+    for cand in candidates:
+        if cand in (None, "", "None"):
+            return None  # headless or not allocated yet: kube-proxy skips it
+        ip = _ipv4(cand)
+        if ip:
+            return ip
+    return None
+
+
+def _slice_endpoints(
+    slices: Iterable[Mapping[str, Any]], port_name: str, protocol: str, node_name: str
+) -> tuple[Endpoint, ...]:
+    found: dict[tuple[str, int], Endpoint] = {}
+    for sl in slices:
+        if sl.get("addressType", "IPv4") != "IPv4":
+            continue
+        numbers = [
+            p.get("port")
+            for p in sl.get("ports") or []
+            if (p.get("name") or "") == port_name and (p.get("protocol") or "TCP") == protocol
+        ]
+        for number in numbers:
+            if not isinstance(number, int) or not 0 < number < 65536:
+                continue
+            for ep in sl.get("endpoints") or []:
+                ip = _ipv4((ep.get("addresses") or [None])[0])  # addresses are fungible
+                if ip is None:
+                    continue
+                cond = ep.get("conditions") or {}
+                node = ep.get("nodeName")
+                new = Endpoint(
+                    ip=ip,
+                    port=number,
+                    node=node,
+                    ready=cond.get("ready") is not False,  # nil means ready (API contract)
+                    serving=cond.get("serving") is not False,
+                    terminating=cond.get("terminating") is True,
+                    is_local=node is not None and node == node_name,
+                )
+                old = found.get((ip, number))
+                # The same address can sit in two slices during a rollout: prefer ready.
+                if old is None or (new.ready and not old.ready):
+                    found[(ip, number)] = new
+    return tuple(sorted(found.values(), key=_ip_key))
+
+
+def _service_ports(
+    svc: Mapping[str, Any], slices: list[Mapping[str, Any]], node_name: str
+) -> list[ServicePortInfo]:
+    meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
+    svc_type = spec.get("type") or "ClusterIP"
+    cluster_ip = _cluster_ip(spec)
+    if svc_type == "ExternalName" or cluster_ip is None:
+        return []
+    lb_ips: tuple[str, ...] = ()
+    if svc_type == "LoadBalancer":
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        lb_ips = tuple(sorted({ip for i in ingress if (ip := _ipv4(i.get("ip")))}))
+    ext_ips = tuple(sorted({ip for e in spec.get("externalIPs") or [] if (ip := _ipv4(e))}))
+    timeout = None
+    if spec.get("sessionAffinity") == "ClientIP":
+        cfg = ((spec.get("sessionAffinityConfig") or {}).get("clientIP")) or {}
+        timeout = int(cfg.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT)
+    itp_local = spec.get("internalTrafficPolicy") == "Local"
+    out = []
+    for sp in spec.get("ports") or []:
+        protocol = sp.get("protocol") or "TCP"
+        port = sp.get("port")
+        if protocol not in SUPPORTED_PROTOCOLS or not isinstance(port, int):
+            continue
+        node_port = (sp.get("nodePort") or 0) if svc_type in ("NodePort", "LoadBalancer") else 0
+        port_name = sp.get("name") or ""
+        info = ServicePortInfo(
+            namespace=meta.get("namespace") or "default",
+            name=meta["name"],
+            port_name=port_name,
+            protocol=protocol,
+            cluster_ip=cluster_ip,
+            port=port,
+            node_port=int(node_port),
+            load_balancer_ips=lb_ips,
+            external_ips=ext_ips,
+            affinity_timeout=timeout,
+            internal_policy_local=itp_local,
+            endpoints=_slice_endpoints(slices, port_name, protocol, node_name),
+        )
+        # kube-proxy: ETP=Local only means something for externally reachable ports.
+        etp_local = spec.get("externalTrafficPolicy") == "Local" and info.externally_accessible
+        out.append(replace(info, external_policy_local=True) if etp_local else info)
+    return out
+
+
+def _sort_key(p: ServicePortInfo) -> tuple[str, str, str, str]:
+    return (p.namespace, p.name, p.port_name, p.protocol)
+
+
+def build_model(
+    services: Iterable[Mapping[str, Any]],
+    slices: Iterable[Mapping[str, Any]],
+    node_name: str,
+) -> ProxyModel:
+    """Build the proxy model for ``node_name`` from Service and EndpointSlice dicts.
+
+    Headless, ExternalName and SCTP ports produce nothing; ports are matched to slice ports
+    by (name, protocol), so a named targetPort works through the numbers the slices carry.
+    The result is sorted by (namespace, name, port name, protocol) so renders are stable.
+    """
+    by_service: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for sl in slices:
+        meta = sl.get("metadata") or {}
+        svc_name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if svc_name:
+            by_service[(meta.get("namespace") or "default", svc_name)].append(sl)
+    ports: list[ServicePortInfo] = []
+    for svc in services:
+        meta = svc.get("metadata") or {}
+        if not meta.get("name"):
+            continue
+        key = (meta.get("namespace") or "default", meta["name"])
+        ports.extend(_service_ports(svc, by_service.get(key, []), node_name))
+    return ProxyModel(sorted(ports, key=_sort_key))
+
+
+def group_by_service(model: ProxyModel) -> dict[str, tuple[ServicePortInfo, ...]]:
+    """``{namespace/name: ports}`` in model order."""
+    groups: dict[str, list[ServicePortInfo]] = defaultdict(list)
+    for p in model:
+        groups[p.service_key].append(p)
+    return {k: tuple(v) for k, v in groups.items()}
+
+
+def diff(old: ProxyModel, new: ProxyModel) -> frozenset[str]:
+    """Service keys (``namespace/name``) whose ports or endpoints differ between models."""
+    a, b = group_by_service(old), group_by_service(new)
+    return frozenset(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))

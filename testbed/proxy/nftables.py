@@ -1,0 +1,204 @@
+"""nftables backend: one table, ``ip testbed-proxy``, loaded with one ``nft -f`` transaction.
+
+Why this layout (measured on this project's machine, fresh netns, 10,000 ClusterIP services
+x 2 endpoints, nft 1.0.6, kernel 6.18):
+
+* one anonymous ``numgen ... vmap {}`` per service: 56 s (DESIGN.md) -- never;
+* per-service chain + per-endpoint chains, ``numgen random mod n == 0 goto``: 2.1-2.3 s
+  full, and each later ``nft -f`` pays ~20-35 ms just for nft's chain cache of 30k chains;
+* one shared verdict map ``slot : goto endpoint-chain``: 33 s (verdict elements that point
+  at chains are expensive to load);
+* per-service chain with inline ``dnat`` rules: ~1.5-2 s full, ~45 ms per added service;
+* **chosen**: no per-service objects at all for ordinary ports. ``service-ips`` maps the
+  frontend ``daddr . proto . dport`` to a shared chain ``pool-<n>`` whose single rule is
+  ``dnat ip to ip daddr . meta l4proto . th dport . numgen random mod n map @endpoints``;
+  ``endpoints`` maps ``frontend . slot`` to ``ip . port``. ~0.9-1.0 s full, ~10 ms per
+  added service (elements only). Masquerade for off-cluster clients and for hairpin
+  traffic is one rule each over a set (``cluster-ips``, ``hairpin``), not one per service.
+
+Session affinity (rare) uses kube-proxy's nftables scheme: per-service chains and one
+``flags dynamic,timeout`` set per endpoint that remembers client addresses (``update @aff
+{ ip saddr }`` on every new connection refreshes the timeout). A full sync recreates the
+table, which forgets affinity state; incremental syncs keep it.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from testbed.proxy.base import Availability
+from testbed.proxy.model import NodeContext, ProxyModel, diff
+from testbed.proxy.nft_rules import (
+    ELEMENT_ORDER,
+    MAPS,
+    TABLE,
+    Element,
+    PortNft,
+    base_chains,
+    hairpin_ips,
+    port_nft,
+    shared_chains,
+)
+from testbed.proxy.runner import Runner
+
+FULL_HEADER = "# testbed-proxy nftables full"
+INCREMENTAL_HEADER = "# testbed-proxy nftables incremental"
+T = f"ip {TABLE}"
+
+
+def _merge(frags: list[PortNft]) -> PortNft:
+    out = PortNft()
+    seen: dict[str, set[str]] = {}
+    for f in frags:
+        for target, elems in f.elements.items():
+            keys = seen.setdefault(target, set())
+            for key, value in elems:
+                if key not in keys:  # duplicate frontends: the first service wins
+                    keys.add(key)
+                    out.add(target, key, value)
+        for name, rules in f.shared.items():
+            out.shared.setdefault(name, rules)
+        out.chains.update(f.chains)
+        out.sets.update(f.sets)
+    return out
+
+
+def _element(key: str, value: str | None) -> str:
+    return key if value is None else f"{key} : {value}"
+
+
+def _elements_block(verb: str, target: str, elems: list[Element], with_values: bool) -> str:
+    body = ",\n".join("\t" + (_element(k, v) if with_values else k) for k, v in elems)
+    return f"{verb} element {T} {target} {{\n{body}\n}}"
+
+
+def _chain_block(name: str, rules: list[str]) -> str:
+    body = "".join(f"\t\t{r}\n" for r in rules)
+    return f"\tchain {name} {{\n{body}\t}}"
+
+
+def _set_decl(timeout: int) -> str:
+    return f"type ipv4_addr; flags dynamic,timeout; timeout {timeout}s;"
+
+
+def _shared_order(names: set[str] | dict) -> list[str]:
+    # Pools first, then chains that goto them: declarations never point forward.
+    return sorted(names, key=lambda n: ("ext-" in n, n))
+
+
+def render(model: ProxyModel, ctx: NodeContext) -> str:
+    """The whole table as one ``nft -f`` transaction that replaces any previous one (pure)."""
+    frag = _merge([port_nft(p, ctx) for p in model])
+    frag.elements["hairpin"] = [(f"{ip} . {ip}", None) for ip in sorted(hairpin_ips(model))]
+    out = [FULL_HEADER, f"add table {T}", f"delete table {T}", f"table {T} {{"]
+    out.append('\tcomment "testbed service proxy (kube-proxy role); owned by testbed.proxy"')
+    for name, clause in MAPS.items():
+        kind = "map" if " : " in clause else "set"
+        out.append(f"\t{kind} {name} {{\n\t\t{clause}\n\t}}")
+    for name, timeout in sorted(frag.sets.items()):
+        out.append(f"\tset {name} {{\n\t\t{_set_decl(timeout)}\n\t}}")
+    for name, rules in base_chains(ctx).items():
+        out.append(_chain_block(name, rules))
+    for name in _shared_order(frag.shared):
+        out.append(_chain_block(name, frag.shared[name]))
+    for name, rules in frag.chains.items():
+        out.append(_chain_block(name, rules))
+    out.append("}")
+    for target in ELEMENT_ORDER:
+        if frag.elements.get(target):
+            out.append(_elements_block("add", target, frag.elements[target], True))
+    return "\n".join(out) + "\n"
+
+
+def _shared_names(model: ProxyModel, ctx: NodeContext) -> dict[str, list[str]]:
+    shared: dict[str, list[str]] = {}
+    for p in model:
+        for name, rules in shared_chains(p, ctx).items():
+            shared.setdefault(name, rules)
+    return shared
+
+
+def render_incremental(old: ProxyModel, new: ProxyModel, ctx: NodeContext) -> str | None:
+    """A transaction that changes only the services that differ: their elements are deleted
+    and re-added, their affinity chains flushed and refilled; shared pool chains appear and
+    disappear as pool sizes come and go; the hairpin set gets the endpoint-IP delta."""
+    changed = diff(old, new)
+    was = _merge([port_nft(p, ctx) for p in old if p.service_key in changed])
+    now = _merge([port_nft(p, ctx) for p in new if p.service_key in changed])
+    shared_was, shared_now = _shared_names(old, ctx), _shared_names(new, ctx)
+    hp_was, hp_now = hairpin_ips(old), hairpin_ips(new)
+    out = [INCREMENTAL_HEADER]
+    gone_chains = [c for c in was.chains if c not in now.chains]
+    gone_shared = [c for c in _shared_order(shared_was) if c not in shared_now]
+    # 1. empty every chain that is rewritten or removed, so sets and chains they reference
+    #    can be deleted within this same transaction.
+    for name in [c for c in was.chains] + gone_shared:
+        out.append(f"flush chain {T} {name}")
+    # 2. affinity sets: drop removed ones and ones whose timeout changed, add the rest.
+    for name, timeout in sorted(was.sets.items()):
+        if now.sets.get(name) != timeout:
+            out.append(f"delete set {T} {name}")
+    for name, timeout in sorted(now.sets.items()):
+        out.append(f"add set {T} {name} {{ {_set_decl(timeout)} }}")
+    # 3. new shared chains and (re)filled per-service chains.
+    blocks = [_chain_block(n, shared_now[n]) for n in _shared_order(shared_now)
+              if n not in shared_was]  # fmt: skip
+    blocks += [_chain_block(n, rules) for n, rules in now.chains.items()]
+    if blocks:
+        out += [f"table {T} {{", *blocks, "}"]
+    # 4. elements of changed services: out with the old, in with the new.
+    for target in ELEMENT_ORDER:
+        if was.elements.get(target):
+            out.append(_elements_block("delete", target, was.elements[target], False))
+    hp_gone = [(f"{ip} . {ip}", None) for ip in sorted(hp_was - hp_now)]
+    if hp_gone:
+        out.append(_elements_block("delete", "hairpin", hp_gone, False))
+    for target in ELEMENT_ORDER:
+        if now.elements.get(target):
+            out.append(_elements_block("add", target, now.elements[target], True))
+    hp_new = [(f"{ip} . {ip}", None) for ip in sorted(hp_now - hp_was)]
+    if hp_new:
+        out.append(_elements_block("add", "hairpin", hp_new, False))
+    # 5. chains and sets nothing refers to any more.
+    out += [f"delete chain {T} {name}" for name in gone_chains + gone_shared]
+    out += [f"delete set {T} {name}" for name in sorted(was.sets) if name not in now.sets]
+    return "\n".join(out) + "\n"
+
+
+class NftablesBackend:
+    """nftables mode: everything lives in table ``ip testbed-proxy``."""
+
+    name = "nftables"
+
+    def __init__(self, runner: Runner | None = None):
+        self.runner = runner or Runner()
+
+    def available(self) -> Availability:
+        """Needs the nft tool and a kernel that answers nftables requests."""
+        if shutil.which("nft") is None:
+            return Availability(False, "nft not found on PATH")
+        res = self.runner.run(["nft", "list", "tables"], check=False)
+        if res.rc != 0:
+            return Availability(False, f"nft list tables failed: {res.stderr.strip()}")
+        return Availability(True)
+
+    def render(self, model: ProxyModel, ctx: NodeContext) -> str:
+        """See :func:`render`."""
+        return render(model, ctx)
+
+    def render_incremental(self, old: ProxyModel, new: ProxyModel, ctx: NodeContext) -> str | None:
+        """See :func:`render_incremental`."""
+        return render_incremental(old, new, ctx)
+
+    def apply(self, text: str) -> None:
+        """Load ``text`` as one atomic transaction (all or nothing)."""
+        self.runner.run(["nft", "-f", "-"], stdin=text)
+
+    def rules_present(self) -> bool:
+        """Canary: the table and its dispatch chain exist."""
+        res = self.runner.run(["nft", "list", "chain", *T.split(), "services"], check=False)
+        return res.rc == 0
+
+    def cleanup(self) -> None:
+        """Delete the table (creating it first makes the delete idempotent)."""
+        self.runner.run(["nft", "-f", "-"], stdin=f"add table {T}\ndelete table {T}\n")

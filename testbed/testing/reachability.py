@@ -1,0 +1,88 @@
+"""Reachability matrices: observed with real connections (parallel, bounded), expected from
+the policy oracle, and printed side by side with every mismatch marked."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from testbed.cluster.objects import with_status
+from testbed.store.keys import prefix, status_prefix
+
+PROBE_TIMEOUT = 0.8  # a denied probe costs at most this
+
+
+def cluster_inputs(store, namespaces: list[str] | None = None):
+    """(policy Pods, namespace labels, policy dicts) as the oracle takes them."""
+    from testbed.policy import Pod
+
+    def merged(resource):
+        items, _ = store.list(prefix(resource))
+        statuses, _ = store.list(status_prefix(resource))
+        by_ref = {kv.key.split("/", 3)[3]: kv.value for kv in statuses}
+        return [with_status(kv.value, by_ref.get(kv.key.split("/", 3)[3])) for kv in items]
+
+    pods = [Pod.from_k8s(p) for p in merged("pods")
+            if p["status"].get("podIP") and not p["spec"].get("hostNetwork")
+            and not p["metadata"].get("deletionTimestamp")
+            and (namespaces is None or p["metadata"]["namespace"] in namespaces)]
+    ns_labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {}
+                 for n in merged("namespaces")}
+    policies = [p for p in merged("networkpolicies")]
+    for p in policies:
+        p.pop("status", None)
+    return pods, ns_labels, policies
+
+
+def expected(store, namespaces: list[str] | None, port: int, protocol: str) -> dict:
+    from testbed.policy import Oracle
+
+    pods, ns_labels, policies = cluster_inputs(store, namespaces)
+    return Oracle(pods, ns_labels, policies).matrix(port, protocol)
+
+
+def observed(cluster, pods, port: int, protocol: str) -> dict[tuple[str, str], bool]:
+    """Probe every ordered pair (one exec per source, sources in parallel)."""
+    request = "hostname"
+
+    def row(src):
+        targets = [{"host": dst.ip, "port": port, "protocol": protocol.lower(),
+                    "request": request, "timeout": PROBE_TIMEOUT} for dst in pods]
+        results = cluster.probe(src, targets)
+        return {(str(src), str(dst)): r["ok"] for dst, r in zip(pods, results, strict=True)}
+
+    out: dict[tuple[str, str], bool] = {}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for part in pool.map(row, pods):
+            out.update(part)
+    return out
+
+
+def render(expected_m: dict, observed_m: dict) -> str:
+    """Two grids (expected | observed); `.` allowed, `X` denied, `!` marks a mismatch."""
+    keys = sorted({k[0] for k in expected_m} | {k[1] for k in expected_m})
+    width = max(len(k) for k in keys) if keys else 4
+    head = " " * width + "  " + " ".join(k.split("/")[-1][:3].ljust(3) for k in keys)
+    lines = [f"expected{' ' * (len(head) - 8)}   observed", f"{head}   {head}"]
+    for src in keys:
+        def cells(m, src=src):
+            return " ".join(("." if m.get((src, d)) else "X").ljust(3) for d in keys)
+
+        marks = "".join("!" if expected_m.get((src, d)) != observed_m.get((src, d)) else " "
+                        for d in keys)
+        lines.append(f"{src.ljust(width)}  {cells(expected_m)}   {src.ljust(width)}  "
+                     f"{cells(observed_m)} {marks.strip() and 'MISMATCH ' + marks}")
+    return "\n".join(lines)
+
+
+def mismatches(expected_m: dict, observed_m: dict) -> list[tuple[str, str]]:
+    return sorted(k for k in expected_m if expected_m[k] != observed_m.get(k))
+
+
+def to_json(expected_m: dict, observed_m: dict) -> str:
+    def flat(m):
+        return [{"from": s, "to": d, "allowed": v} for (s, d), v in sorted(m.items())]
+
+    return json.dumps({"expected": flat(expected_m), "observed": flat(observed_m),
+                       "mismatches": [list(k) for k in mismatches(expected_m, observed_m)]},
+                      indent=2)
