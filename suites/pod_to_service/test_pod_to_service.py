@@ -188,3 +188,58 @@ def test_proxy_restores_its_rules_after_they_are_deleted(cluster, web, clients):
     eventually(lambda: assert_ok(cluster.probe_one(clients[0], ip, 80)), timeout=30)
     seen = cluster.answers(clients[0], ip, 80, n=10)
     assert None not in seen
+
+
+def test_endpoint_swap_loses_no_request(cluster, module_namespace, clients):
+    """The service's selector moves from one ready set of pods to another while a client
+    loops new connections: every request is answered (programming is atomic)."""
+    ns = module_namespace
+    cluster.apply([netexec_deployment("blue", ns, 2, labels={"app": "blue", "swap": "yes"}),
+                   netexec_deployment("green", ns, 2, labels={"app": "green", "swap": "yes"}),
+                   service("swap", ns, {"app": "blue"}, [http_port(80)])])
+    cluster.wait_pods_ready(ns, labels={"swap": "yes"}, count=4)
+    ip = cluster.wait_service(ns, "swap", ready=2)["spec"]["clusterIP"]
+    eventually(lambda: assert_ok(cluster.probe_one(clients[0], ip, 80)), timeout=20)
+    loop = ("import json,socket,sys,time\n"
+            "ok=fail=0; end=time.time()+float(sys.argv[2])\n"
+            "while time.time()<end:\n"
+            "  try:\n"
+            "    s=socket.create_connection((sys.argv[1],80),timeout=2)\n"
+            "    s.sendall(b'GET /hostname HTTP/1.0\\r\\n\\r\\n'); d=s.recv(4096); s.close()\n"
+            "    ok+=1 if d.startswith(b'HTTP/1') else 0; fail+=0 if d else 1\n"
+            "  except OSError: fail+=1\n"
+            "print(json.dumps({'ok':ok,'fail':fail}))\n")
+    import json
+    import threading
+
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(json.loads(cluster.exec_pod(
+        clients[0], ["python3", "-c", loop, ip, "6"]).check().stdout)))
+    runner.start()
+    time.sleep(1.5)
+    for selector in ({"app": "green"}, {"app": "blue"}, {"app": "green"}):
+        cluster.apply([service("swap", ns, selector, [http_port(80)])])
+        time.sleep(1.2)
+    runner.join()
+    assert result["ok"] > 50 and result["fail"] == 0, result
+    assert set(cluster.answers(clients[0], ip, 80, n=10)) <= {
+        p.name for p in cluster.pods(ns, {"app": "green"})}
+
+
+def test_service_dnat_lives_where_the_mode_says(cluster, web):
+    """iptables/nftables modes program service DNAT in netfilter; ebpf mode has none there."""
+    import ipaddress
+    import re
+
+    ip, _ = web
+    pods = ipaddress.ip_network(cluster.config["networking"]["podSubnet"])
+    to_pod = re.compile(r"(?:--to-destination|dnat to|dnat ip to)\s+([\d.]+)")
+    for node in [n["name"] for n in cluster.nodes]:
+        rules = cluster.exec_node(node, ["sh", "-c", "iptables-save -t nat; nft list ruleset"])
+        dnat = [line for line in rules.check().stdout.splitlines()
+                if (m := to_pod.search(line)) and ipaddress.ip_address(m.group(1)) in pods]
+        mentions_vip = ip in rules.stdout
+        if cluster.mode == "ebpf":
+            assert not dnat and not mentions_vip, (node, dnat[:5])
+        else:
+            assert dnat and mentions_vip, node

@@ -102,3 +102,50 @@ def bench_dns_cmd(
                                  str(services), dns_upstream(config) or "127.0.0.1",
                                  str(seconds)]).check()
     emit("dns", json.loads(result.stdout), out)
+
+
+@bench_app.command("proxy")
+@one_line_errors
+def bench_proxy_cmd(
+    modes: str = typer.Option("iptables nftables ebpf", "--modes"),
+    dataplane: bool = typer.Option(True, "--dataplane/--no-dataplane",
+                                   help="also measure pod->ClusterIP->pod vs pod->pod"),
+    out: Path = typer.Option(None, "--out"),
+):
+    """Per mode, on one node: full sync of 1,000 and 10,000 services x 2 endpoints, one added
+    service at 10,000; plus the data-plane cost of the ClusterIP path."""
+    from testbed.bench.dataplane import measure
+    from testbed.cli.main import _build_image
+    from testbed.cluster.down import down
+    from testbed.cluster.state import require_testbed
+    from testbed.cluster.steps import Steps
+    from testbed.cluster.up import up
+    from testbed.testing.cluster import Cluster
+    from testbed.topology import load_topology, with_overrides
+
+    runtime = get_runtime()
+    image = _build_image(runtime)
+    suite = Path(__file__).resolve().parents[2] / "suites" / "topology.yaml"
+    results: dict = {}
+    for mode in modes.split():
+        name = f"bench-{mode}"
+        lt = with_overrides(load_topology(suite), name=name, mode=mode)
+        err_console.print(f"[bold]{mode}[/bold]: bringing up {name}")
+        up(lt, runtime, image, store_for, Steps(err_console), recreate=True)
+        try:
+            ref = require_testbed(runtime, name)
+            node = ref.node(ref.node_names()[-1]).name
+            if mode == "ebpf":
+                cmds = [["python3", "-m", "testbed.proxy.ebpf.bench", "--services", str(n)]
+                        for n in (1000, 10000)]
+            else:
+                cmds = [["python3", "-m", "testbed.proxy.bench", mode]]
+            runs = [json.loads(runtime.exec(node, c).check().stdout) for c in cmds]
+            results[mode] = {"sync": runs[0] if len(runs) == 1 else
+                             {"1000": runs[0], "10000": runs[1]}}
+            if dataplane:
+                cluster = Cluster(runtime, ref, store_for(ref.control_plane.ipv4_address))
+                results[mode]["dataplane"] = measure(cluster)
+        finally:
+            down(runtime, name)
+    emit("proxy", results, out)

@@ -205,7 +205,7 @@ def delete(
 
 
 def main() -> None:
-    from testbed.cli import benchcmds, podcmds  # noqa: F401  (register their commands)
+    from testbed.cli import benchcmds, podcmds, policycmds  # noqa: F401  (register commands)
 
     app(prog_name="testbed")
 
