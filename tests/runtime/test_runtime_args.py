@@ -76,9 +76,9 @@ def test_node_tag_follows_content(tmp_path: Path):
 
 def test_supervised_programs_by_role():
     env = {"TESTBED_NODE_IP": "172.30.0.2", "TESTBED_NODE": "cp"}
-    assert [p.name for p in programs_for("control-plane", env)] == ["etcd", "controller",
-                                                                    "agent"]
-    assert [p.name for p in programs_for("worker", env)] == ["agent"]
+    assert [p.name for p in programs_for("control-plane", env)] == [
+        "etcd", "controller", "agent", "proxy", "policy"]
+    assert [p.name for p in programs_for("worker", env)] == ["agent", "proxy", "policy"]
     assert [p.name for p in programs_for("external-host", env)] == ["hostd", "dns-upstream"]
     etcd = programs_for("control-plane", env)[0].argv
     assert "http://172.30.0.2:2379" in etcd
