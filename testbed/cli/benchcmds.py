@@ -149,3 +149,38 @@ def bench_proxy_cmd(
         finally:
             down(runtime, name)
     emit("proxy", results, out)
+
+
+@bench_app.command("policy")
+@one_line_errors
+def bench_policy_cmd(
+    mode: str = typer.Option("nftables", "--mode"),
+    out: Path = typer.Option(None, "--out"),
+):
+    """Apply cost of 1,000 policies over 500 pods, and probe latency with/without them."""
+    from testbed.bench.policy import probe_latency
+    from testbed.cli.main import _build_image
+    from testbed.cluster.down import down
+    from testbed.cluster.state import require_testbed
+    from testbed.cluster.steps import Steps
+    from testbed.cluster.up import up
+    from testbed.testing.cluster import Cluster
+    from testbed.topology import load_topology, with_overrides
+
+    runtime = get_runtime()
+    image = _build_image(runtime)
+    suite = Path(__file__).resolve().parents[2] / "suites" / "topology.yaml"
+    name = f"bench-policy-{mode}"
+    up(with_overrides(load_topology(suite), name=name, mode=mode), runtime, image, store_for,
+       Steps(err_console), recreate=True)
+    try:
+        ref = require_testbed(runtime, name)
+        node = ref.node(ref.node_names()[-1]).name
+        programming = json.loads(runtime.exec(node, ["python3", "-m", "testbed.policy.bench",
+                                                     "--pods", "500", "--policies", "1000"])
+                                 .check().stdout)
+        cluster = Cluster(runtime, ref, store_for(ref.control_plane.ipv4_address))
+        emit("policy", {"mode": mode, "programming_1000_policies_500_pods": programming,
+                        "probe_latency": probe_latency(cluster)}, out)
+    finally:
+        down(runtime, name)
