@@ -80,6 +80,7 @@ class Backend(Protocol):
 
 BackendFactory = Callable[[Runner], Backend]
 
+
 def _ebpf(runner: Runner) -> Backend:
     # The eBPF data plane is its own package (testbed.proxy.ebpf, it manages its own
     # commands); until it is importable the placeholder says so.

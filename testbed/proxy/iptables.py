@@ -1,11 +1,12 @@
 """iptables backend: kube-proxy's chain layout loaded with ``iptables-restore --noflush``.
 
 The restore input declares (and so flushes) only this proxy's own ``KUBE-*`` chains; other
-components' chains and the built-in chains are never flushed. Jumps from the built-in chains
-(PREROUTING, OUTPUT, ...) are ensured one by one (``-C`` then ``-I``) on full syncs, as
-kube-proxy does. An incremental sync is kube-proxy's partial restore: the dispatch chains
-(``KUBE-SERVICES``, ``KUBE-NODEPORTS``, the filter chains) are rewritten whole, per-service
-chains only for services that changed.
+components' chains and the built-in chains are never flushed. On full syncs ``apply`` then
+deletes stale per-service chains (found in the restore's own ``-S`` listing, in a second
+small restore) and ensures the jumps from the built-in chains (PREROUTING, OUTPUT, ...):
+each is inserted first unless ``iptables -S <chain>`` already shows it. An incremental sync
+is kube-proxy's partial restore: the dispatch chains (``KUBE-SERVICES``, ``KUBE-NODEPORTS``,
+the filter chains) are rewritten whole, per-service chains only for changed services.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import shutil
 
 from testbed.proxy.base import Availability
+from testbed.proxy.gcpause import paused_gc
 from testbed.proxy.iptables_rules import (
     KUBE_EXTERNAL_SERVICES,
     KUBE_FORWARD,
@@ -27,7 +29,7 @@ from testbed.proxy.iptables_rules import (
     comment,
     port_rules,
 )
-from testbed.proxy.model import NodeContext, ProxyModel, diff
+from testbed.proxy.model import NodeContext, ProxyModel, changed_services
 from testbed.proxy.runner import Runner
 
 FULL_HEADER = "# testbed-proxy iptables full"
@@ -139,6 +141,7 @@ def _assemble(
     return "\n".join(lines) + "\n"
 
 
+@paused_gc
 def render(model: ProxyModel, ctx: NodeContext) -> str:
     """Full ``iptables-restore --noflush`` input for ``model`` (pure)."""
     comments = _comments(model)
@@ -146,19 +149,16 @@ def render(model: ProxyModel, ctx: NodeContext) -> str:
     return _assemble(FULL_HEADER, everything, everything, [])
 
 
+@paused_gc
 def render_incremental(old: ProxyModel, new: ProxyModel, ctx: NodeContext) -> str | None:
-    """Partial restore touching only changed services' chains; ``None`` (do a full sync)
-    when most services changed anyway."""
-    changed = diff(old, new)
-    if len(changed) * 2 > max(len({p.service_key for p in new}), 1):
-        return None
+    """Partial restore touching only changed services' chains (never ``None``)."""
+    changed = changed_services(old, new)
     comments = _comments(new)
     everything = [port_rules(p, ctx, comments) for p in new]
-    chained = [r for p, r in zip(new, everything, strict=True) if p.service_key in changed]
+    chained = [r for p, r in zip(new, everything, strict=True) if (p.namespace, p.name) in changed]
     now = {c for r in chained for c in r.chains}
-    before = {
-        c for p in old if p.service_key in changed for c in port_rules(p, ctx, comments).chains
-    }
+    gone = [p for p in old if (p.namespace, p.name) in changed]
+    before = {c for p in gone for c in port_rules(p, ctx, comments).chains}
     return _assemble(PARTIAL_HEADER, everything, chained, sorted(before - now, reverse=True))
 
 
@@ -250,7 +250,7 @@ class IptablesBackend:
         """Remove the jumps, then flush and delete every chain this backend owns."""
         for rule in JUMP_RULES:
             while self.runner.run(jump_rule_argv("-D", rule), check=False).rc == 0:
-                pass  # a crash between -C and -I could have left duplicates
+                pass  # remove duplicates too (e.g. two agents that raced)
         for table, fixed in (("filter", FILTER_CHAINS), ("nat", NAT_CHAINS)):
             res = self.runner.run(["iptables-save", "-t", table], check=False)
             existing = _CHAIN_LINE.findall(res.stdout) if res.rc == 0 else []

@@ -7,9 +7,9 @@ people who know kube-proxy can debug it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from testbed.proxy.model import Endpoint, NodeContext, ServicePortInfo
 
@@ -25,10 +25,21 @@ SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-SEP-", "K
 REJECT = "REJECT --reject-with icmp-port-unreachable"
 
 
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648, as Go's base32.StdEncoding
+_B32_PAIRS = [a + b for a in _B32 for b in _B32]  # 10 bits -> 2 characters
+
+
+@lru_cache(maxsize=1 << 17)
+def _hash16(text: str) -> str:
+    # 16 base32 characters are exactly the first 80 bits of the digest; encode them with
+    # a table (base64.b32encode is pure Python and this runs for every chain name).
+    n = int.from_bytes(hashlib.sha256(text.encode()).digest()[:10], "big")
+    return "".join(_B32_PAIRS[(n >> shift) & 1023] for shift in range(70, -1, -10))
+
+
 def port_proto_hash(port_key: str, proto: str) -> str:
     """kube-proxy's portProtoHash: sha256 -> base32 -> first 16 characters."""
-    digest = hashlib.sha256((port_key + proto).encode()).digest()
-    return base64.b32encode(digest).decode()[:16]
+    return _hash16(port_key + proto)
 
 
 def svc_chain(p: ServicePortInfo) -> str:
@@ -48,8 +59,7 @@ def ext_chain(p: ServicePortInfo) -> str:
 
 def sep_chain(p: ServicePortInfo, ep: Endpoint) -> str:
     """``KUBE-SEP-<hash>``: DNAT to one endpoint (hash over port name, protocol, ip:port)."""
-    digest = hashlib.sha256((p.port_key + p.proto + ep.addr).encode()).digest()
-    return "KUBE-SEP-" + base64.b32encode(digest).decode()[:16]
+    return "KUBE-SEP-" + _hash16(p.port_key + p.proto + ep.addr)
 
 
 def probability(n: int) -> str:
@@ -74,14 +84,14 @@ class PortRules:
 
 
 def _endpoint_choice(
-    p: ServicePortInfo, chain: str, eps: tuple[Endpoint, ...], comments: bool
+    p: ServicePortInfo, chain: str, eps: tuple[Endpoint, ...], comments: bool, seps: dict
 ) -> list[str]:
     out = []
     c = f" {comment(p.port_key)}" if comments else ""
     if p.affinity_timeout is not None:
         # A client seen within the timeout goes back to the endpoint it had.
         for ep in eps:
-            sep = sep_chain(p, ep)
+            sep = seps[ep]
             out.append(
                 f"-A {chain}{c} -m recent --name {sep} --rcheck --seconds {p.affinity_timeout}"
                 f" --reap -j {sep}"
@@ -93,12 +103,11 @@ def _endpoint_choice(
             line += f" {comment(f'{p.port_key} -> {ep.addr}')}"
         if i < n - 1:  # 1/n, 1/(n-1), ..., last one always: a uniform choice overall
             line += f" -m statistic --mode random --probability {probability(n - i)}"
-        out.append(f"{line} -j {sep_chain(p, ep)}")
+        out.append(f"{line} -j {seps[ep]}")
     return out
 
 
-def _endpoint_chain(p: ServicePortInfo, ep: Endpoint, comments: bool) -> list[str]:
-    sep = sep_chain(p, ep)
+def _endpoint_chain(p: ServicePortInfo, ep: Endpoint, sep: str, comments: bool) -> list[str]:
     c = f" {comment(p.port_key)}" if comments else ""
     sticky = f" -m recent --name {sep} --set" if p.affinity_timeout is not None else ""
     return [
@@ -109,8 +118,11 @@ def _endpoint_chain(p: ServicePortInfo, ep: Endpoint, comments: bool) -> list[st
     ]
 
 
+@lru_cache(maxsize=1 << 16)
 def port_rules(p: ServicePortInfo, ctx: NodeContext, comments: bool = True) -> PortRules:
-    """All iptables lines for one service port, following kube-proxy's syncProxyRules."""
+    """All iptables lines for one service port, following kube-proxy's syncProxyRules.
+    Memoised (callers must not mutate the result): incremental syncs re-read the dispatch
+    lines of every unchanged port."""
     r = PortRules()
     proto, name = p.proto, p.port_key
     match = f"-m {proto} -p {proto}"
@@ -183,13 +195,14 @@ def port_rules(p: ServicePortInfo, ctx: NodeContext, comments: bool = True) -> P
             r.rules.append(f"-A {ext} {comment(why)} -m addrtype --src-type LOCAL -j {svc}")
         if p.has_external_endpoints:
             r.rules.append(f"-A {ext} -j {external_policy_chain}")
+    seps = {ep: sep_chain(p, ep) for ep in p.reachable_endpoints}
     if p.cluster_endpoints:
         r.chains.append(svc)
-        r.rules.extend(_endpoint_choice(p, svc, p.cluster_endpoints, comments))
+        r.rules.extend(_endpoint_choice(p, svc, p.cluster_endpoints, comments, seps))
     if p.local_endpoints:
         r.chains.append(svl)
-        r.rules.extend(_endpoint_choice(p, svl, p.local_endpoints, comments))
-    for ep in p.reachable_endpoints:
-        r.chains.append(sep_chain(p, ep))
-        r.rules.extend(_endpoint_chain(p, ep, comments))
+        r.rules.extend(_endpoint_choice(p, svl, p.local_endpoints, comments, seps))
+    for ep, sep in seps.items():
+        r.chains.append(sep)
+        r.rules.extend(_endpoint_chain(p, ep, sep, comments))
     return r

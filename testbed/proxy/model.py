@@ -17,11 +17,14 @@ Endpoint selection follows kube-proxy's ``CategorizeEndpoints`` (topology hints 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
+
+from testbed.proxy.gcpause import gc_paused
 
 DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds; the API default for sessionAffinityConfig
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -63,8 +66,8 @@ class Endpoint:
         return f"{self.ip}:{self.port}"
 
 
-def _ip_key(ep: Endpoint) -> tuple[int, int]:
-    return int(ipaddress.IPv4Address(ep.ip)), ep.port
+def _ip_key(ep: Endpoint) -> tuple[bytes, int]:
+    return socket.inet_aton(ep.ip), ep.port
 
 
 def categorize_endpoints(
@@ -108,12 +111,21 @@ class ServicePortInfo:
     internal_policy_local: bool = False
     endpoints: tuple[Endpoint, ...] = ()
 
-    @property
+    def __hash__(self) -> int:
+        # Hashed by every memoised renderer; the generated hash would walk all endpoints
+        # each time, so compute it once per (immutable) instance.
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash(tuple(getattr(self, f) for f in self.__dataclass_fields__))
+
+    @cached_property
     def service_key(self) -> str:
         """``namespace/name``: the unit of change for incremental syncs."""
         return f"{self.namespace}/{self.name}"
 
-    @property
+    @cached_property
     def port_key(self) -> str:
         """kube-proxy's ServicePortName string: ``ns/name:port`` (``ns/name`` if unnamed)."""
         return self.service_key + (f":{self.port_name}" if self.port_name else "")
@@ -128,7 +140,7 @@ class ServicePortInfo:
         """Alias of ``external_policy_local``."""
         return self.external_policy_local
 
-    @property
+    @cached_property
     def proto(self) -> str:
         """Lower-case protocol as used in rules and hashes (``tcp``/``udp``)."""
         return self.protocol.lower()
@@ -182,17 +194,26 @@ class ServicePortInfo:
         """External traffic gets DNAT (else REJECT, or DROP for ETP=Local w/o local ones)."""
         return self.has_endpoints and bool(self.external_endpoints)
 
-    @property
+    @cached_property
     def reachable_endpoints(self) -> tuple[Endpoint, ...]:
-        """Union of the pools in use, sorted: the endpoints that need DNAT state."""
-        return tuple(sorted(set(self.cluster_endpoints) | set(self.local_endpoints), key=_ip_key))
+        """Union of the pools in use, in ``endpoints`` order: the endpoints needing DNAT."""
+        used = set(self.cluster_endpoints) | set(self.local_endpoints)
+        return tuple(e for e in self.endpoints if e in used)
+
+
+def _sort_key(p: ServicePortInfo) -> tuple[str, str, str, str]:
+    return (p.namespace, p.name, p.port_name, p.protocol)
 
 
 class ProxyModel(tuple[ServicePortInfo, ...]):
-    """The model: a tuple of :class:`ServicePortInfo` sorted by (namespace, name, port name,
-    protocol). ``.services`` is the same tuple, for callers that prefer a named field."""
+    """The model: a tuple of :class:`ServicePortInfo`, always sorted by (namespace, name,
+    port name, protocol) so renders are deterministic and diffs can merge-walk.
+    ``.services`` is the same tuple, for callers that prefer a named field."""
 
     __slots__ = ()
+
+    def __new__(cls, ports: Iterable[ServicePortInfo] = ()) -> ProxyModel:
+        return super().__new__(cls, sorted(ports, key=_sort_key))  # O(n) when sorted
 
     @property
     def services(self) -> tuple[ServicePortInfo, ...]:
@@ -302,10 +323,6 @@ def _service_ports(
     return out
 
 
-def _sort_key(p: ServicePortInfo) -> tuple[str, str, str, str]:
-    return (p.namespace, p.name, p.port_name, p.protocol)
-
-
 def build_model(
     services: Iterable[Mapping[str, Any]],
     slices: Iterable[Mapping[str, Any]],
@@ -317,6 +334,13 @@ def build_model(
     by (name, protocol), so a named targetPort works through the numbers the slices carry.
     The result is sorted by (namespace, name, port name, protocol) so renders are stable.
     """
+    with gc_paused():  # many small objects: a GC pass mid-build costs more than the build
+        return _build(services, slices, node_name)
+
+
+def _build(
+    services: Iterable[Mapping[str, Any]], slices: Iterable[Mapping[str, Any]], node_name: str
+) -> ProxyModel:
     by_service: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for sl in slices:
         meta = sl.get("metadata") or {}
@@ -330,18 +354,35 @@ def build_model(
             continue
         key = (meta.get("namespace") or "default", meta["name"])
         ports.extend(_service_ports(svc, by_service.get(key, []), node_name))
-    return ProxyModel(sorted(ports, key=_sort_key))
+    return ProxyModel(ports)
 
 
-def group_by_service(model: ProxyModel) -> dict[str, tuple[ServicePortInfo, ...]]:
-    """``{namespace/name: ports}`` in model order."""
-    groups: dict[str, list[ServicePortInfo]] = defaultdict(list)
-    for p in model:
-        groups[p.service_key].append(p)
-    return {k: tuple(v) for k, v in groups.items()}
+def changed_services(old: ProxyModel, new: ProxyModel) -> set[tuple[str, str]]:
+    """``(namespace, name)`` of services whose ports differ; merge-walks the sorted models
+    port by port (an unchanged port costs an identity or hash check)."""
+    out: set[tuple[str, str]] = set()
+    i = j = 0
+    while i < len(old) and j < len(new):
+        p, q = old[i], new[j]
+        if p is q:
+            i, j = i + 1, j + 1
+            continue
+        kp, kq = _sort_key(p), _sort_key(q)
+        if kp == kq:
+            if hash(p) != hash(q) or p != q:
+                out.add(kp[:2])
+            i, j = i + 1, j + 1
+        elif kp < kq:
+            out.add(kp[:2])
+            i += 1
+        else:
+            out.add(kq[:2])
+            j += 1
+    out.update(_sort_key(p)[:2] for p in old[i:])
+    out.update(_sort_key(q)[:2] for q in new[j:])
+    return out
 
 
 def diff(old: ProxyModel, new: ProxyModel) -> frozenset[str]:
     """Service keys (``namespace/name``) whose ports or endpoints differ between models."""
-    a, b = group_by_service(old), group_by_service(new)
-    return frozenset(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    return frozenset(f"{ns}/{name}" for ns, name in changed_services(old, new))

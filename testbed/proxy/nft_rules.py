@@ -17,9 +17,8 @@ cannot tell.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from testbed.proxy.iptables_rules import port_proto_hash
 from testbed.proxy.model import Endpoint, NodeContext, ServicePortInfo
@@ -28,6 +27,11 @@ TABLE = "testbed-proxy"
 MASQ_MARK = "0x4000"
 MARK_MASQ = "mark-for-masquerade"
 REJECT_CHAIN = "reject-chain"
+PRECREATED_POOL_SIZES = 8  # pool chains for 1..8 endpoints always exist
+_IP_KEY = "ip daddr . meta l4proto . th dport"
+_PORT_KEY = "meta l4proto . th dport"
+_SLOT = "numgen random mod 1"  # only the type matters: a 32-bit integer
+_ENDPOINT = "ip daddr . th dport"
 # Named maps/sets in declaration order: name -> nft type clause.
 MAPS: dict[str, str] = {
     "service-ips": "type ipv4_addr . inet_proto . inet_service : verdict",
@@ -36,14 +40,12 @@ MAPS: dict[str, str] = {
     "no-endpoint-nodeports": "type inet_proto . inet_service : verdict",
     "cluster-ips": "type ipv4_addr . inet_proto . inet_service",
     "hairpin": "type ipv4_addr . ipv4_addr",
-    "endpoints": "typeof ip daddr . meta l4proto . th dport . numgen random mod 1"
-    " : ip daddr . th dport",
-    "cluster-endpoints": "typeof ip daddr . meta l4proto . th dport . numgen random mod 1"
-    " : ip daddr . th dport",
-    "nodeport-endpoints": "typeof meta l4proto . th dport . numgen random mod 1"
-    " : ip daddr . th dport",
-    "nodeport-cluster-endpoints": "typeof meta l4proto . th dport . numgen random mod 1"
-    " : ip daddr . th dport",
+    # frontend . slot -> endpoint ip . port (typeof: the slot is numgen's 32-bit integer,
+    # which has no named type that could go in a concatenation).
+    "endpoints": f"typeof {_IP_KEY} . {_SLOT} : {_ENDPOINT}",
+    "cluster-endpoints": f"typeof {_IP_KEY} . {_SLOT} : {_ENDPOINT}",
+    "nodeport-endpoints": f"typeof {_PORT_KEY} . {_SLOT} : {_ENDPOINT}",
+    "nodeport-cluster-endpoints": f"typeof {_PORT_KEY} . {_SLOT} : {_ENDPOINT}",
 }
 ELEMENT_ORDER = tuple(MAPS)
 
@@ -66,20 +68,37 @@ class PortNft:
 
 def aff_set(p: ServicePortInfo, ep: Endpoint) -> str:
     """Per-endpoint affinity set name (kube-proxy's endpoint hash)."""
-    digest = hashlib.sha256((p.port_key + p.proto + ep.addr).encode()).digest()
-    return "aff-" + base64.b32encode(digest).decode()[:16]
+    return "aff-" + port_proto_hash(p.port_key, p.proto + ep.addr)
 
 
 def _pool(name: str, by_ip: bool, n: int) -> list[str]:
-    key = "ip daddr . meta l4proto . th dport" if by_ip else "meta l4proto . th dport"
+    key = _IP_KEY if by_ip else _PORT_KEY
     return [f"meta l4proto {{ tcp, udp }} dnat ip to {key} . numgen random mod {n} map @{name}"]
+
+
+def pool_chain(by_ip: bool, cluster: bool, n: int) -> tuple[str, list[str]]:
+    """Name and rule of the shared chain that DNATs over an ``n``-slot pool."""
+    mapname = ("" if by_ip else "nodeport-") + ("cluster-" if cluster else "") + "endpoints"
+    name = ("" if by_ip else "np-") + "pool-" + ("cluster-" if cluster else "") + str(n)
+    return name, _pool(mapname, by_ip, n)
+
+
+def precreated_pools() -> dict[str, list[str]]:
+    """Pool chains every full sync creates, used or not: nft 1.0.6 cannot add a rule that
+    refers to one of the endpoint maps in a later transaction (it misreads the map's stored
+    typeof), so an incremental sync can use these but never create a new pool chain."""
+    return dict(
+        pool_chain(by_ip, cluster, n)
+        for by_ip in (True, False)
+        for cluster in (False, True)
+        for n in range(1, PRECREATED_POOL_SIZES + 1)
+    )
 
 
 def _shared_pool(nft: PortNft, by_ip: bool, cluster: bool, n: int) -> str:
     """Ensure the shared chain that DNATs over an ``n``-slot pool; return its name."""
-    mapname = ("" if by_ip else "nodeport-") + ("cluster-" if cluster else "") + "endpoints"
-    name = ("" if by_ip else "np-") + "pool-" + ("cluster-" if cluster else "") + str(n)
-    nft.shared.setdefault(name, _pool(mapname, by_ip, n))
+    name, rules = pool_chain(by_ip, cluster, n)
+    nft.shared.setdefault(name, rules)
     return name
 
 
@@ -159,8 +178,9 @@ def _affinity_chains(nft: PortNft, p: ServicePortInfo, ctx: NodeContext) -> tupl
     return (svl if p.internal_policy_local else svc), ext
 
 
+@lru_cache(maxsize=1 << 16)
 def port_nft(p: ServicePortInfo, ctx: NodeContext) -> PortNft:
-    """Everything one service port puts into the table."""
+    """Everything one service port puts into the table (memoised: do not mutate)."""
     nft = PortNft()
     no_int, no_ext = _verdicts(p)
     affinity = p.affinity_timeout is not None
@@ -196,6 +216,7 @@ def port_nft(p: ServicePortInfo, ctx: NodeContext) -> PortNft:
     return nft
 
 
+@lru_cache(maxsize=1 << 16)
 def shared_chains(p: ServicePortInfo, ctx: NodeContext) -> dict[str, list[str]]:
     """The shared chains ``port_nft(p).shared`` would name, without building elements
     (incremental syncs need them for every port of both models)."""
