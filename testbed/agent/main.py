@@ -22,7 +22,7 @@ from testbed.store.base import WatchError, list_then_watch
 from testbed.store.keys import object_key, prefix, status_key
 
 log = logging.getLogger("agent")
-RESYNC_SECONDS = 5.0
+RELIST_SECONDS = 30.0
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -227,9 +227,9 @@ class Agent:
                 watch.cancel()
 
     def loop(self, watch) -> None:
-        last_resync = 0.0
-        last_network = time.monotonic()
-        while True:
+        """Until the next full re-list: a periodic re-list also heals a stalled watch."""
+        started = last_network = time.monotonic()
+        while time.monotonic() - started < RELIST_SECONDS:
             event = watch.get(timeout=0.2)
             while event is not None:
                 self.on_pod(event.value if event.type == "PUT" else None, event.key)
@@ -240,8 +240,6 @@ class Agent:
                 netsetup.apply_node_network(self.config, self.node)
                 last_network = now
             self.reconcile()
-            if now - last_resync > RESYNC_SECONDS:
-                last_resync = now
 
 
 def main() -> None:

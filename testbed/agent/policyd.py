@@ -22,6 +22,8 @@ READY_FILE = "/run/testbed/policy-synced.json"
 WATCHED = ("/registry/pods/", "/status/pods/", "/registry/namespaces/",
            "/registry/networkpolicies/")
 CANARY_SECONDS = 2.0
+# Node heartbeats put an event under "/" every ~2 s: a silent watch has stalled.
+STALL_SECONDS = 10.0
 
 
 def renderer_for(mode: str):
@@ -128,13 +130,16 @@ class PolicyDaemon:
             self.sync(force=True)
             watch = self.store.watch("/", revision + 1)
             try:
-                last_canary = time.monotonic()
+                last_canary = last_event = time.monotonic()
                 while True:
                     event = watch.get(timeout=0.5)
                     changed = False
                     while event is not None:
+                        last_event = time.monotonic()
                         changed |= self.on_event(event)
                         event = watch.get(timeout=0.02)
+                    if time.monotonic() - last_event > STALL_SECONDS:
+                        raise WatchError("no event for a while; the watch has stalled")
                     if changed:
                         self.sync()
                     if time.monotonic() - last_canary > CANARY_SECONDS:

@@ -22,6 +22,8 @@ WATCHED = ("/registry/services/", "/registry/endpointslices/", "/status/services
            "/status/nodes/", "/status/pods/")
 BATCH_SECONDS = 0.05
 CANARY_SECONDS = 2.0
+# Node heartbeats put an event under "/" every ~2 s: a silent watch has stalled.
+STALL_SECONDS = 10.0
 
 
 def _by_ref(kvs) -> dict[str, dict]:
@@ -125,12 +127,15 @@ class ProxyDaemon:
                 watch.cancel()
 
     def loop(self, watch) -> None:
-        last_canary = time.monotonic()
+        last_canary = last_event = time.monotonic()
         last_announce = 0.0
         while True:
             event = watch.get(timeout=0.5)
             changed = False
+            if event is None and time.monotonic() - last_event > STALL_SECONDS:
+                raise WatchError("no event for a while; the watch has stalled")
             while event is not None:
+                last_event = time.monotonic()
                 if self.on_event(event):
                     changed = True
                     if self.dirty_since is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from testbed.dns.index import PREFIXES, ClusterIndex
@@ -18,6 +19,9 @@ from testbed.store import Store, list_then_watch
 from testbed.store.base import Event, KeyValue, Watch
 
 log = logging.getLogger(__name__)
+
+RELIST_SECONDS = 60.0
+
 
 class StoreSource:
     """Feeds ``index`` from a store; ``on_change("list"|"event")`` runs after each update."""
@@ -76,7 +80,9 @@ class StoreSource:
                 with self._lock:
                     self._watches[prefix] = watch
                 self._deliver(self._on_list, prefix, items)
-                while not self._stop.is_set():
+                # A periodic re-list heals a watch that stalled without an error.
+                relist_at = time.monotonic() + RELIST_SECONDS
+                while not self._stop.is_set() and time.monotonic() < relist_at:
                     event = watch.get(timeout=0.5)
                     if event is not None:
                         self._deliver(self._on_event, prefix, event)
