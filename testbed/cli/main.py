@@ -205,7 +205,12 @@ def delete(
 
 
 def main() -> None:
-    from testbed.cli import benchcmds, podcmds, policycmds  # noqa: F401  (register commands)
+    from testbed.cli import (  # noqa: F401  (register their commands)
+        benchcmds,
+        dnscmds,
+        podcmds,
+        policycmds,
+    )
 
     app(prog_name="testbed")
 

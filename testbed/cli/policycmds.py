@@ -17,9 +17,10 @@ app.add_typer(policy_app, name="policy")
 @one_line_errors
 def matrix_cmd(
     namespaces: list[str] = typer.Option(None, "-n", "--namespace", help="repeatable"),
-    port: int = typer.Option(80, "--port"),
+    port: int = typer.Option(8080, "--port", help="a port the pods serve (netexec: 8080)"),
     protocol: str = typer.Option("TCP", "--protocol"),
     json_out: Path = typer.Option(None, "--json", help="write expected+observed as JSON"),
+    html_out: Path = typer.Option(None, "--html", help="write the grid as an HTML page"),
     name: str = typer.Option(None, "--name"),
 ):
     """Probe every pod pair with real connections; print observed vs expected, mark
@@ -41,6 +42,8 @@ def matrix_cmd(
     console.print(reachability.render(want, got), highlight=False)
     if json_out:
         json_out.write_text(reachability.to_json(want, got))
+    if html_out:
+        html_out.write_text(reachability.to_html(want, got, f"{protocol.upper()}/{port}"))
     bad = reachability.mismatches(want, got)
     console.print(f"{len(bad)} mismatches over {len(want)} pairs")
     raise typer.Exit(1 if bad else 0)

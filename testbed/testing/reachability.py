@@ -86,3 +86,24 @@ def to_json(expected_m: dict, observed_m: dict) -> str:
     return json.dumps({"expected": flat(expected_m), "observed": flat(observed_m),
                        "mismatches": [list(k) for k in mismatches(expected_m, observed_m)]},
                       indent=2)
+
+
+def to_html(expected_m: dict, observed_m: dict, title: str = "reachability") -> str:
+    """A self-contained HTML grid: green allowed, red denied, a thick border on mismatches."""
+    keys = sorted({k[0] for k in expected_m} | {k[1] for k in expected_m})
+    head = "".join(f"<th>{k}</th>" for k in keys)
+    rows = []
+    for src in keys:
+        cells = []
+        for dst in keys:
+            want, got = expected_m.get((src, dst)), observed_m.get((src, dst))
+            color = "#9be29b" if got else "#f29b9b"
+            border = "3px solid black" if want != got else "1px solid #ccc"
+            mark = ("ok" if got else "deny") + ("" if want == got else " (expected "
+                                                  + ("ok" if want else "deny") + ")")
+            cells.append(f'<td style="background:{color};border:{border}">{mark}</td>')
+        rows.append(f"<tr><th>{src}</th>{''.join(cells)}</tr>")
+    return (f"<!doctype html><meta charset=utf-8><title>{title}</title><h1>{title}</h1>"
+            f"<p>rows: from, columns: to; {len(mismatches(expected_m, observed_m))} "
+            f"mismatches</p><table style='border-collapse:collapse'><tr><th></th>{head}</tr>"
+            f"{''.join(rows)}</table>")
