@@ -24,6 +24,7 @@ WATCHED = ("/registry/pods/", "/status/pods/", "/registry/namespaces/",
 CANARY_SECONDS = 2.0
 # Node heartbeats put an event under "/" every ~2 s: a silent watch has stalled.
 STALL_SECONDS = 10.0
+RELIST_SECONDS = 30.0
 
 
 def renderer_for(mode: str):
@@ -86,10 +87,14 @@ class PolicyDaemon:
 
     def sync(self, force: bool = False) -> None:
         text, pods = self.render()
+        local = sorted(p.ip for p in pods if p.node == self.node)
         if force or text != self.applied:
+            start = time.monotonic()
             self.renderer.apply(text)
             self.applied = text
-        local = sorted(p.ip for p in pods if p.node == self.node)
+            log.info("applied %d bytes for %d local pods, %d policies in %.3fs", len(text),
+                     len(local), len(self.state["/registry/networkpolicies/"]),
+                     time.monotonic() - start)
         tmp = READY_FILE + ".tmp"
         with open(tmp, "w") as f:
             json.dump(local, f)
@@ -130,8 +135,9 @@ class PolicyDaemon:
             self.sync(force=True)
             watch = self.store.watch("/", revision + 1)
             try:
-                last_canary = last_event = time.monotonic()
-                while True:
+                last_canary = last_event = started = time.monotonic()
+                # A periodic re-list heals anything a watch may have missed.
+                while time.monotonic() - started < RELIST_SECONDS:
                     event = watch.get(timeout=0.5)
                     changed = False
                     while event is not None:

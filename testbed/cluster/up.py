@@ -68,7 +68,7 @@ def _conflict_message(ref: TestbedRef, lt: LoadedTopology) -> str:
 
 def up(
     lt: LoadedTopology, runtime, image: str, store_factory, steps: Steps,
-    recreate: bool = False, timeout: float = 300.0,
+    recreate: bool = False, timeout: float = 300.0, on_failure=None,
 ) -> UpResult:
     """Bring the topology up (idempotent): returns once every node and pod is ready."""
     from testbed.cluster.apply import apply_objects
@@ -93,6 +93,11 @@ def up(
         return _create(lt, runtime, image, store_factory, steps, timeout,
                        apply_objects, wait_ready)
     except BaseException:
+        if on_failure is not None:
+            try:  # e.g. export logs while the containers still exist
+                on_failure(name)
+            except Exception as exc:  # noqa: BLE001 - never mask the real failure
+                steps.info(f"on-failure hook failed: {exc}")
         # Anything made so far is labelled; down removes it whatever step failed.
         steps.info(f"[yellow]up failed: removing what was created for {name!r}[/yellow]")
         down(runtime, name)

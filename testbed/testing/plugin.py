@@ -59,7 +59,18 @@ def cluster(request: pytest.FixtureRequest):
     lt = type(lt)(**{**lt.__dict__, "topology": lt.topology.model_copy(update={"spec": spec})})
     runtime = DockerRuntime()
     image = ImageBuilder(runtime).ensure_node()
-    up(lt, runtime, image, store_for, Steps(quiet=True), recreate=True, timeout=240)
+    reports = Path(opt("--reports"))
+
+    def export_on_failure(testbed: str) -> None:
+        from testbed.cli.podcmds import NODE_STATE_COMMANDS
+        from testbed.cluster.export import export_testbed
+
+        ref = require_testbed(runtime, testbed)
+        export_testbed(runtime, ref, store_for(ref.control_plane.ipv4_address),
+                       reports / testbed / "logs-up-failure", NODE_STATE_COMMANDS)
+
+    up(lt, runtime, image, store_for, Steps(quiet=True), recreate=True, timeout=240,
+       on_failure=export_on_failure)
     ref = require_testbed(runtime, name)
     handle = Cluster(runtime, ref, store_for(ref.control_plane.ipv4_address))
     request.config._testbed_cluster = handle

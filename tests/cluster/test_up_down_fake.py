@@ -149,3 +149,17 @@ def test_down_is_idempotent(topo):
     assert (first.containers, first.networks, first.volumes, first.host_rules) == (3, 1, 1, 1)
     second = down(rt, "fake")
     assert (second.containers, second.networks, second.volumes, second.host_rules) == (0, 0, 0, 0)
+
+
+def test_on_failure_hook_sees_the_containers_before_teardown(topo):
+    rt = FakeRuntime()
+    seen = []
+
+    def hook(name):
+        seen.append((name, len(rt.containers({LABEL_NAME: name}))))
+
+    with pytest.raises(NotReady):
+        up(topo, rt, "img", Stores(agents=False), Steps(quiet=True), timeout=0.3,
+           on_failure=hook)
+    assert seen == [("fake", 3)]
+    assert empty(rt, "fake")
