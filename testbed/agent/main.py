@@ -45,7 +45,7 @@ class Agent:
         self.probe_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self.pending_probes: set = set()
         self.last_heartbeat = 0.0
-        self._policy_mtime = -1
+        self._policy_mtime: tuple = ()
         self._policy_ips: set[str] = set()
 
     # -- node -------------------------------------------------------------------
@@ -175,11 +175,14 @@ class Agent:
         from testbed.agent.policyd import READY_FILE
 
         try:
-            mtime = os.stat(READY_FILE).st_mtime_ns
-            if mtime != self._policy_mtime:
+            st = os.stat(READY_FILE)
+            # mtime alone is coarse (a clock tick): two writes in one tick look alike, so
+            # the inode (each write is a new file renamed into place) is part of the key.
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if stamp != self._policy_mtime:
                 with open(READY_FILE) as f:
                     self._policy_ips = set(json.load(f))
-                self._policy_mtime = mtime
+                self._policy_mtime = stamp
         except (OSError, ValueError):
             return set()
         return self._policy_ips
