@@ -26,6 +26,23 @@ CANARY_SECONDS = 2.0
 STALL_SECONDS = 10.0
 
 
+def udp_backends(model) -> set[tuple[str, int]]:
+    """(endpoint IP, port) of every UDP service backend in a model (pure)."""
+    if model is None:
+        return set()
+    return {(e.ip, e.port) for svc in model if svc.protocol == "UDP" for e in svc.endpoints}
+
+
+def clear_stale_udp(gone: set[tuple[str, int]]) -> None:
+    """Forget conntrack entries towards removed UDP backends, as kube-proxy does: a UDP client
+    reusing its source port would otherwise stay pinned to a dead backend for 30 s+."""
+    import subprocess
+
+    for ip, port in sorted(gone):
+        subprocess.run(["conntrack", "-D", "-p", "udp", "--reply-src", ip,
+                        "--reply-port-src", str(port)], capture_output=True, check=False)
+
+
 def _by_ref(kvs) -> dict[str, dict]:
     return {kv.key.split("/", 3)[3]: kv.value for kv in kvs}
 
@@ -72,6 +89,7 @@ class ProxyDaemon:
         model = build_model(self.services(),
                             list(self.state["/registry/endpointslices/"].values()), self.node)
         how = sync(self.backend, None if full else self.model, model, self.ctx())
+        clear_stale_udp(udp_backends(self.model) - udp_backends(model))
         self.model = model
         if how != "unchanged":
             self.metrics.observe("sync_proxy_rules_duration_seconds", time.monotonic() - start)
