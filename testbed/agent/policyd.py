@@ -15,6 +15,7 @@ import os
 import subprocess
 import time
 
+from testbed.agent.watched import WatchedState
 from testbed.store.base import WatchError
 
 log = logging.getLogger("policyd")
@@ -58,7 +59,7 @@ class PolicyDaemon:
         self.store = store
         self.node = node
         self.renderer = renderer_for(config["networking"]["kubeProxyMode"])
-        self.state: dict[str, dict[str, dict]] = {p: {} for p in WATCHED}
+        self.state = WatchedState(WATCHED)
         self.applied: str | None = None
 
     def render(self) -> tuple[str, list]:
@@ -109,29 +110,11 @@ class PolicyDaemon:
             cmd = ["nft", "list", "table", "inet", "testbed-policy"]
         return subprocess.run(cmd, capture_output=True).returncode == 0
 
-    def load(self) -> int:
-        revision = 0
-        for p in WATCHED:
-            items, rev = self.store.list(p)
-            self.state[p] = {kv.key[len(p):]: kv.value for kv in items}
-            revision = max(revision, rev)
-        return revision
-
-    def on_event(self, event) -> bool:
-        for p in WATCHED:
-            if event.key.startswith(p):
-                ref = event.key[len(p):]
-                if event.type == "PUT":
-                    self.state[p][ref] = event.value
-                else:
-                    self.state[p].pop(ref, None)
-                return True
-        return False
 
     def run(self) -> None:
         os.makedirs(os.path.dirname(READY_FILE), exist_ok=True)
         while True:
-            revision = self.load()
+            revision = self.state.load(self.store)
             self.sync(force=True)
             watch = self.store.watch("/", revision + 1)
             try:
@@ -142,7 +125,7 @@ class PolicyDaemon:
                     changed = False
                     while event is not None:
                         last_event = time.monotonic()
-                        changed |= self.on_event(event)
+                        changed |= self.state.apply(event) is not None
                         event = watch.get(timeout=0.02)
                     if time.monotonic() - last_event > STALL_SECONDS:
                         raise WatchError("no event for a while; the watch has stalled")

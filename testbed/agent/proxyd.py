@@ -15,6 +15,7 @@ import time
 
 from testbed.agent import election
 from testbed.agent.metrics import Metrics, serve_metrics
+from testbed.agent.watched import WatchedState
 from testbed.store.base import WatchError
 
 log = logging.getLogger("proxyd")
@@ -43,10 +44,6 @@ def clear_stale_udp(gone: set[tuple[str, int]]) -> None:
                         "--reply-port-src", str(port)], capture_output=True, check=False)
 
 
-def _by_ref(kvs) -> dict[str, dict]:
-    return {kv.key.split("/", 3)[3]: kv.value for kv in kvs}
-
-
 class ProxyDaemon:
     """Level-triggered: every sync recomputes the model from the whole watched state."""
 
@@ -56,7 +53,7 @@ class ProxyDaemon:
         self.config = config
         self.backend = backend
         self.announcer = announcer
-        self.state: dict[str, dict[str, dict]] = {p: {} for p in WATCHED}
+        self.state = WatchedState(WATCHED)
         self.model = None
         self.metrics = Metrics()
         self.dirty_since: float | None = None
@@ -113,28 +110,13 @@ class ProxyDaemon:
                 entries.append((ips, svc.external_policy_local, nodes))
         self.announcer.announce(election.announcements(entries, fresh, self.node))
 
-    def load(self) -> int:
-        revision = 0
-        for prefix in WATCHED:
-            items, rev = self.store.list(prefix)
-            self.state[prefix] = _by_ref(items)
-            revision = max(revision, rev)
-        return revision
-
     def on_event(self, event) -> bool:
-        for prefix in WATCHED:
-            if event.key.startswith(prefix):
-                ref = event.key[len(prefix):]
-                if event.type == "PUT":
-                    self.state[prefix][ref] = event.value
-                else:
-                    self.state[prefix].pop(ref, None)
-                return prefix not in ("/status/nodes/", "/status/pods/")
-        return False
+        """Follow the event; True when it can change the proxy rules (not heartbeats)."""
+        return self.state.apply(event) not in (None, "/status/nodes/", "/status/pods/")
 
     def run(self) -> None:
         while True:
-            revision = self.load()
+            revision = self.state.load(self.store)
             self.sync(full=True)
             watch = self.store.watch("/", revision + 1)
             try:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from testbed.cluster.objects import condition, ref, with_status
-from testbed.store.keys import prefix, status_prefix
+from testbed.cluster.objects import condition
+from testbed.cluster.read import merged
 
-
-def merged(store, resource: str, namespace: str | None = None) -> list[dict]:
-    """Objects of a resource with their status merged in, sorted by namespace/name."""
-    items, _ = store.list(prefix(resource, namespace))
-    statuses, _ = store.list(status_prefix(resource, namespace))
-    by_ref = {kv.key.split("/", 3)[3]: kv.value for kv in statuses}
-    out = [with_status(kv.value, by_ref.get(ref(kv.value))) for kv in items]
-    return sorted(out, key=ref)
+__all__ = ["merged"]
 
 
 def ready_text(obj: dict) -> str:

@@ -9,20 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from testbed.cluster.objects import with_status
-from testbed.store.keys import CONFIG_KEY, RESOURCES, prefix, status_prefix
+from testbed.cluster.read import merged
+from testbed.store.keys import CONFIG_KEY, RESOURCES
 
 
 def _objects(store) -> dict:
-    out = {}
-    for resource in sorted(RESOURCES):
-        items, _ = store.list(prefix(resource))
-        statuses, _ = store.list(status_prefix(resource))
-        by_key = {kv.key.split("/", 3)[3]: kv.value for kv in statuses}
-        out[resource] = [
-            with_status(kv.value, by_key.get(kv.key.split("/", 3)[3])) for kv in items
-        ]
-    return out
+    return {resource: merged(store, resource) for resource in sorted(RESOURCES)}
 
 
 def export_testbed(runtime, ref, store, directory: Path, commands: dict[str, list[str]]) -> int:

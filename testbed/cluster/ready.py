@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from testbed.cluster.objects import condition, ref
-from testbed.store.keys import prefix, status_prefix
+from testbed.cluster.read import statuses
+from testbed.store.keys import prefix
 
 
 class NotReady(Exception):
@@ -21,10 +22,7 @@ def snapshot(store) -> dict[str, dict[str, dict]]:
     out = {}
     for resource in ("nodes", "pods", "deployments", "statefulsets"):
         out[resource] = _by_ref(store.list(prefix(resource))[0])
-        statuses = store.list(status_prefix(resource))[0]
-        out[resource + "/status"] = {
-            kv.key.split("/", 3)[3]: kv.value for kv in statuses
-        }
+        out[resource + "/status"] = statuses(store, resource)
     return out
 
 

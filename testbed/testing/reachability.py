@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from testbed.cluster.objects import with_status
-from testbed.store.keys import prefix, status_prefix
+from testbed.cluster.read import merged
 
 PROBE_TIMEOUT = 0.8  # a denied probe costs at most this
 
@@ -16,19 +15,13 @@ def cluster_inputs(store, namespaces: list[str] | None = None):
     """(policy Pods, namespace labels, policy dicts) as the oracle takes them."""
     from testbed.policy import Pod
 
-    def merged(resource):
-        items, _ = store.list(prefix(resource))
-        statuses, _ = store.list(status_prefix(resource))
-        by_ref = {kv.key.split("/", 3)[3]: kv.value for kv in statuses}
-        return [with_status(kv.value, by_ref.get(kv.key.split("/", 3)[3])) for kv in items]
-
-    pods = [Pod.from_k8s(p) for p in merged("pods")
+    pods = [Pod.from_k8s(p) for p in merged(store, "pods")
             if p["status"].get("podIP") and not p["spec"].get("hostNetwork")
             and not p["metadata"].get("deletionTimestamp")
             and (namespaces is None or p["metadata"]["namespace"] in namespaces)]
     ns_labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {}
-                 for n in merged("namespaces")}
-    policies = [p for p in merged("networkpolicies")]
+                 for n in merged(store, "namespaces")}
+    policies = merged(store, "networkpolicies")
     for p in policies:
         p.pop("status", None)
     return pods, ns_labels, policies
