@@ -16,6 +16,7 @@ import time
 from testbed.agent import election
 from testbed.agent.metrics import Metrics, serve_metrics
 from testbed.agent.watched import WatchedState
+from testbed.proxy.tracker import ModelTracker
 from testbed.store.base import WatchError
 
 log = logging.getLogger("proxyd")
@@ -45,7 +46,8 @@ def clear_stale_udp(gone: set[tuple[str, int]]) -> None:
 
 
 class ProxyDaemon:
-    """Level-triggered: every sync recomputes the model from the whole watched state."""
+    """Level-triggered on a full sync (the model is rebuilt from the whole watched state);
+    between full syncs, the model tracker rebuilds only the services events touched."""
 
     def __init__(self, store, node: str, config: dict, backend, announcer=None) -> None:
         self.store = store
@@ -54,6 +56,7 @@ class ProxyDaemon:
         self.backend = backend
         self.announcer = announcer
         self.state = WatchedState(WATCHED)
+        self.tracker = ModelTracker(node)
         self.model = None
         self.metrics = Metrics()
         self.dirty_since: float | None = None
@@ -66,25 +69,13 @@ class ProxyDaemon:
                            cluster_cidr=self.config["networking"]["podSubnet"],
                            node_ips=frozenset(n["ip"] for n in self.config["nodes"]))
 
-    def services(self) -> list[dict]:
-        """Services merged with their status; ones the controller rejected are left out."""
-        statuses = self.state["/status/services/"]
-        out = []
-        for ref, svc in self.state["/registry/services/"].items():
-            status = statuses.get(ref, {})
-            rejected = any(c.get("type") == "Allocated" and c.get("status") == "False"
-                           for c in status.get("conditions") or [])
-            if not rejected:
-                out.append(svc | {"status": status})
-        return out
-
     def sync(self, full: bool = False) -> None:
         from testbed.proxy.base import sync
-        from testbed.proxy.model import build_model
 
         start = time.monotonic()
-        model = build_model(self.services(),
-                            list(self.state["/registry/endpointslices/"].values()), self.node)
+        if full:
+            self.tracker.reset()
+        model = self.tracker.model(self.state)
         how = sync(self.backend, None if full else self.model, model, self.ctx())
         clear_stale_udp(udp_backends(self.model) - udp_backends(model))
         self.model = model
@@ -112,7 +103,15 @@ class ProxyDaemon:
 
     def on_event(self, event) -> bool:
         """Follow the event; True when it can change the proxy rules (not heartbeats)."""
-        return self.state.apply(event) not in (None, "/status/nodes/", "/status/pods/")
+        prefix = next((p for p in self.state if event.key.startswith(p)), None)
+        if prefix is None or prefix in ("/status/nodes/", "/status/pods/"):
+            self.state.apply(event)
+            return False
+        ref = event.key[len(prefix):]
+        before = self.state[prefix].get(ref)
+        self.state.apply(event)
+        self.tracker.note(prefix, ref, before, self.state[prefix].get(ref))
+        return True
 
     def run(self) -> None:
         while True:

@@ -179,7 +179,7 @@ def test_registry_factory_form(monkeypatch):
 
 
 def test_changed_ports_merge_walk():
-    from testbed.proxy.ebpf.backend import changed_ports
+    from testbed.proxy.model import changed_ports
 
     a = model()
     b = model(web_eps=(("10.244.1.6", "node-a"),),

@@ -21,6 +21,8 @@ from testbed.proxy.ebpf.loader import Loader, Paths, Runner, run_cmd
 from testbed.proxy.ebpf.maps import MapSet, dump_text, parse
 from testbed.proxy.ebpf.render import SvcPlan, render_full, render_incremental
 from testbed.proxy.ebpf.syscall import MapIO, bpf_syscall_works
+from testbed.proxy.gcpause import paused_gc
+from testbed.proxy.model import changed_ports
 from testbed.proxy.runner import CmdResult, CommandError
 
 KFUNCS = ("bpf_skb_ct_lookup", "bpf_skb_ct_alloc", "bpf_ct_set_nat_info",
@@ -51,37 +53,6 @@ def missing_kernel_parts(btf_path: str = VMLINUX_BTF,
         missing.append(f"conntrack kfuncs in vmlinux BTF: {', '.join(absent)} "
                        "(kernel without CONFIG_NF_CONNTRACK/NF_NAT BPF support)")
     return missing
-
-
-def _order(s) -> tuple:
-    return (s.namespace, s.name, s.port_name, s.protocol)
-
-
-def changed_ports(old, new) -> tuple[list, list]:
-    """(ports only in old, ports new or different in new): one merge walk over both models
-    (sorted by namespace, name, port name, protocol); one dataclass comparison per port."""
-    gone, changed = [], []
-    i = j = 0
-    while i < len(old) and j < len(new):
-        a, b = old[i], new[j]
-        if a is b or a == b:
-            i += 1
-            j += 1
-            continue
-        ka, kb = _order(a), _order(b)
-        if ka == kb:
-            changed.append(b)
-            i += 1
-            j += 1
-        elif ka < kb:
-            gone.append(a)
-            i += 1
-        else:
-            changed.append(b)
-            j += 1
-    gone.extend(old[i:])
-    changed.extend(new[j:])
-    return gone, changed
 
 
 def _error(what: str, why: str) -> CommandError:
@@ -138,6 +109,7 @@ class EbpfBackend:
                 out[plan.ident] = plan
         return out
 
+    @paused_gc
     def render(self, model, ctx) -> str:
         """Full sync document: every entry, then prune of anything else in the maps."""
         self.loader.uplink = getattr(ctx, "interface", None) or self.loader.uplink
@@ -147,6 +119,7 @@ class EbpfBackend:
         self._pending = (text, plans, ctx.node_ip)
         return text
 
+    @paused_gc
     def render_incremental(self, old, new, ctx) -> str | None:
         """Only the service ports whose model changed; None asks for a full render."""
         if self.ids is None or self.plans is None or ctx.node_ip != self.node_ip:
@@ -160,7 +133,10 @@ class EbpfBackend:
             if plan is not None:
                 after[plan.ident] = plan
         text = render_incremental(before, after, self.ids).to_json()
-        plans = {i: p for i, p in self.plans.items() if i not in touched} | after
+        plans = dict(self.plans)  # a C-level copy: this path must not be O(services) in Python
+        for ident in touched:
+            plans.pop(ident, None)
+        plans.update(after)
         self._pending = (text, plans, ctx.node_ip)
         return text
 
@@ -193,6 +169,7 @@ class EbpfBackend:
             self._maps = MapSet(self._io, {m: self.paths.map_pin(m) for m in L.MAPS})
         return self._maps
 
+    @paused_gc
     def apply(self, text: str) -> None:
         """Load/attach if needed (full syncs), then run the map operations in order."""
         doc = parse(text)

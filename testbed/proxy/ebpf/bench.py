@@ -3,7 +3,8 @@
 `python3 -m testbed.proxy.ebpf.bench [--services 10000] [--endpoints 2]` loads the programs
 and maps under a private pin directory (testbed name `bench`), *without attaching them*, so
 it never disturbs a running proxy, then times a full sync of N services x E endpoints and
-single added services (model comparison, render, apply separately), and removes its pins.
+single added services the way proxyd does them (model update from the two store events,
+render, apply separately), and removes its pins.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import argparse
 import json
 import time
 
-from testbed.proxy.ebpf.backend import EbpfBackend, changed_ports
+from testbed.proxy.ebpf.backend import EbpfBackend
 from testbed.proxy.ebpf.loader import Loader
-from testbed.proxy.model import NodeContext, build_model
+from testbed.proxy.model import NodeContext
+from testbed.proxy.tracker import ENDPOINT_SLICES, SERVICE_STATUS, SERVICES, ModelTracker
 
 CTX = NodeContext(node_name="bench-a", node_ip="172.31.255.2", cluster_cidr="10.244.0.0/16")
 
@@ -47,9 +49,12 @@ def _slice(i: int, endpoints: int) -> dict:
 
 def run(services: int, endpoints: int, added: int = 5) -> dict:
     """Time a full sync and `added` single-service incremental syncs; returns seconds."""
-    svcs = [_svc(i) for i in range(services)]
-    slices = [_slice(i, endpoints) for i in range(services)]
-    model = build_model(svcs, slices, CTX.node_name)
+    state: dict[str, dict] = {SERVICES: {}, SERVICE_STATUS: {}, ENDPOINT_SLICES: {}}
+    for i in range(services):
+        state[SERVICES][f"bench/s{i}"] = _svc(i)
+        state[ENDPOINT_SLICES][f"bench/s{i}-1"] = _slice(i, endpoints)
+    tracker = ModelTracker(CTX.node_name)
+    model = tracker.model(state)
     backend = EbpfBackend(testbed="bench", node="bench-a")
     backend.loader = _LoadOnly(backend.paths)
     out: dict = {"services": services, "endpoints": endpoints}
@@ -63,20 +68,24 @@ def run(services: int, endpoints: int, added: int = 5) -> dict:
                           "total": time.perf_counter() - t0}
         rows = []
         for k in range(added):
-            new = build_model(svcs + [_svc(services + j) for j in range(k + 1)],
-                              slices + [_slice(services + j, endpoints) for j in range(k + 1)],
-                              CTX.node_name)
+            i = services + k
             t0 = time.perf_counter()
-            changed_ports(model, new)
+            for prefix, ref, value in ((SERVICES, f"bench/s{i}", _svc(i)),
+                                       (ENDPOINT_SLICES, f"bench/s{i}-1", _slice(i, endpoints))):
+                tracker.note(prefix, ref, state[prefix].get(ref), value)
+                state[prefix][ref] = value
+            new = tracker.model(state)
             t1 = time.perf_counter()
             text = backend.render_incremental(model, new, CTX)
             t2 = time.perf_counter()
             backend.apply(text)
             t3 = time.perf_counter()
-            rows.append({"compare": t1 - t0, "render_incl_compare": t2 - t1,
-                         "apply": t3 - t2, "ops": len(json.loads(text)["ops"])})
+            rows.append({"model": t1 - t0, "render": t2 - t1, "apply": t3 - t2,
+                         "total": t3 - t0, "ops": len(json.loads(text)["ops"])})
             model = new
         out["add_one"] = rows
+        out["add_one_median_ms"] = round(
+            sorted(r["total"] for r in rows)[len(rows) // 2] * 1000, 2)
     finally:
         backend.cleanup()
     return out

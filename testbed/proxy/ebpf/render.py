@@ -163,8 +163,8 @@ def render_incremental(old: dict[str, SvcPlan], new: dict[str, SvcPlan],
                        node_ip: str | None = None) -> Ops:
     """Operations for the service ports whose plans differ (others are not touched)."""
     touched = {i for i in old.keys() | new.keys() if old.get(i) != new.get(i)}
-    kept = {i: n for i, n in ids.items() if i not in old or i in new}
-    new_ids, added = assign_ids([i for i in touched if i in new], kept)
+    # Ids freed in this step stay in `ids` for assign_ids, so none is reused at once.
+    new_ids, added = assign_ids([i for i in touched if i in new], ids)
     ops = Ops("incremental", ids=added, freed=sorted(i for i in touched if i not in new))
     if node_ip and node_ip != old_node_ip:
         ops.update("cfg", {L.CFG_KEY: L.cfg_val(node_ip)})
