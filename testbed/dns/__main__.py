@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="HTTP port for /metrics and /health (-1: off)")
     p.add_argument("--forward-timeout", type=float, default=2.0,
                    help="seconds per upstream attempt")
+    p.add_argument("--forward-cache-ttl", type=int, default=30,
+                   help="longest time a forwarded reply is cached, seconds (0: no cache)")
     p.add_argument("--max-udp-size", type=int, default=DEFAULT_MAX_UDP_SIZE,
                    help="largest UDP reply even if EDNS0 clients allow more")
     p.add_argument("--pods", choices=POD_MODES, default="insecure",
@@ -50,6 +52,7 @@ async def run(args: argparse.Namespace) -> None:
                     listen=args.listen, port=args.port,
                     metrics_port=None if args.metrics_port < 0 else args.metrics_port,
                     forward_timeout=args.forward_timeout, max_udp_size=args.max_udp_size,
+                    forward_cache_ttl=args.forward_cache_ttl,
                     pod_mode=args.pods)
     server = DNSServer(config, store)
     stop = asyncio.Event()

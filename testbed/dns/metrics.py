@@ -25,6 +25,7 @@ class Metrics:
         self.cache_hits = 0
         self.cache_misses = 0
         self.forwarded = 0
+        self.forward_cache_hits = 0
         self.forward_failures = 0
         self.zone_builds = 0
         self.store_events = 0
@@ -61,6 +62,8 @@ class Metrics:
             "cache_hits_total": (self.cache_hits, "Answers served from the response cache."),
             "cache_misses_total": (self.cache_misses, "Queries that missed the response cache."),
             "forward_requests_total": (self.forwarded, "Queries forwarded upstream."),
+            "forward_cache_hits_total": (self.forward_cache_hits,
+                                         "Forwarded names answered from the forward cache."),
             "forward_failures_total": (self.forward_failures, "Forwards answered SERVFAIL."),
             "zone_builds_total": (self.zone_builds, "Rebuilds of the cluster zone."),
             "store_events_total": (self.store_events, "Watch events applied."),

@@ -6,10 +6,13 @@ DO bit, size limit) and patch the ID, flags and question spelling into them. On 
 miss, the :class:`~testbed.dns.records.Zone` answers cluster names (and PTRs of
 cluster IPs); the encoded reply, truncated with TC when it exceeds the client's
 UDP size (512 without EDNS0), is cached. Every other name goes to the upstream
-(:class:`~testbed.dns.forward.Forwarder`), uncached, SERVFAIL when it fails. In front
+(:class:`~testbed.dns.forward.Forwarder`), SERVFAIL when it fails; its replies are kept for
+their TTL, at most ``forward_cache_ttl`` s (:class:`~testbed.dns.fwdcache.ForwardCache`).
+In front
 of that cache, a dict keyed by the exact query bytes after the ID holds reply tails, so
 a repeated query costs one lookup and a concatenation. Every list and watch event
-updates the zone (:class:`~testbed.dns.index.ClusterIndex`) and drops both caches.
+updates the zone (:class:`~testbed.dns.index.ClusterIndex`) and drops both caches (not
+the forward cache: store events say nothing about names outside the cluster).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dnslib import QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
 
 from testbed.dns import wire
 from testbed.dns.forward import Forwarder, parse_hostport
+from testbed.dns.fwdcache import DEFAULT_MAX_TTL, ForwardCache
 from testbed.dns.index import ClusterIndex
 from testbed.dns.metrics import Metrics, serve_http
 from testbed.dns.records import NOTIMP, REFUSED, SERVFAIL, Answer, Zone
@@ -54,6 +58,7 @@ class Config:
     pod_mode: str = "insecure"
     cache_size: int = 100_000
     tcp_idle_timeout: float = 10.0
+    forward_cache_ttl: int = DEFAULT_MAX_TTL  # 0: forwarded replies are not cached
 
 
 def _type_name(qtype: int) -> str:
@@ -100,12 +105,12 @@ class _UDPListener:
             except OSError:  # e.g. ICMP errors queued on the socket
                 continue
             out = answer(data, "udp")
-            if out is None:
-                continue
-            if isinstance(out, bytes):
-                with contextlib.suppress(OSError):
+            if out.__class__ is bytes:
+                try:  # noqa: SIM105 - suppress() costs ~1 µs per reply on this path
                     send(out, addr)
-            else:
+                except OSError:
+                    pass
+            elif out is not None:
                 self.server._spawn(self._later(out, addr))
 
     async def _later(self, pending: Awaitable[bytes], addr: tuple) -> None:
@@ -130,6 +135,7 @@ class DNSServer:
         self.store = store
         self.metrics = Metrics()
         self.forwarder = None
+        self.forward_cache = ForwardCache(self.config.forward_cache_ttl, self.config.cache_size)
         if self.config.upstream:
             host, port = parse_hostport(self.config.upstream)
             self.forwarder = Forwarder(host, port, self.config.forward_timeout,
@@ -150,6 +156,7 @@ class DNSServer:
         self.metrics_port = self.config.metrics_port
         self.metrics.gauges["cache_entries"] = lambda: len(self._cache)
         self.metrics.gauges["cache_exact_entries"] = lambda: sum(map(len, self._exact.values()))
+        self.metrics.gauges["forward_cache_entries"] = lambda: len(self.forward_cache)
         self.metrics.gauges["ready"] = lambda: int(self.ready)
 
     # -- lifecycle ---------------------------------------------------------
@@ -284,16 +291,16 @@ class DNSServer:
         zone, name = self.zone(), q.name
         if zone is None:
             if self.store is None or not in_domain(name, cfg.domain):
-                return self._forward(q, data, proto, t0)
+                return self._forward(q, data, proto, t0, key)
             return self._done(wire.patch(wire.rcode_reply(q, SERVFAIL), data, q), q, proto, t0)
         if q.qclass not in (CLASS_IN, CLASS_ANY):
             if zone.in_zone(name):
                 return self._done(wire.patch(wire.rcode_reply(q, REFUSED), data, q), q, proto,
                                   t0)
-            return self._forward(q, data, proto, t0)
+            return self._forward(q, data, proto, t0, key)
         ans = zone.lookup(name, q.qtype_name)
         if ans is None:
-            return self._forward(q, data, proto, t0)
+            return self._forward(q, data, proto, t0, key)
         last = ans.answers[-1] if ans.answers else None
         if (last is not None and last.rtype == "CNAME" and self.forwarder is not None
                 and q.qtype_name not in ("CNAME", "ANY") and not zone.in_zone(str(last.data))):
@@ -306,19 +313,35 @@ class DNSServer:
         self._cache[key] = reply
         return self._remember(data, wire.patch(reply, data, q), q, proto, t0)
 
-    async def _forward(self, q: Query, data: bytes, proto: str, t0: float) -> bytes:
+    def _forward(self, q: Query, data: bytes, proto: str, t0: float,
+                 key: tuple) -> bytes | Awaitable[bytes]:
         if self.forwarder is None:
             return self._done(wire.patch(wire.rcode_reply(q, REFUSED), data, q), q, proto, t0)
+        cacheable = not q.edns_version and self.config.forward_cache_ttl > 0
+        fkey = (*key, q.flags & 0x0010)  # the CD bit changes what a validating upstream says
+        if cacheable:
+            cached = self.forward_cache.get(fkey)
+            if cached is not None:
+                self.metrics.forward_cache_hits += 1
+                return self._done(wire.patch(cached, data, q), q, proto, t0)
+        return self._forward_upstream(q, data, proto, t0, fkey if cacheable else None)
+
+    async def _forward_upstream(self, q: Query, data: bytes, proto: str, t0: float,
+                                fkey: tuple | None) -> bytes:
         self.metrics.forwarded += 1
         reply = await self.forwarder.query(data)
         if reply is None:
             self.metrics.forward_failures += 1
             reply = wire.patch(wire.rcode_reply(q, SERVFAIL, self.config.max_udp_size), data, q)
-        elif proto == "udp":
-            limit = q.udp_limit(TCP_LIMIT)
-            if len(reply) > limit:
-                self.metrics.truncated += 1
-                reply = wire.patch(wire.fit(reply, q, limit, self.config.max_udp_size), data, q)
+        else:
+            if proto == "udp":
+                limit = q.udp_limit(TCP_LIMIT)
+                if len(reply) > limit:
+                    self.metrics.truncated += 1
+                    reply = wire.patch(wire.fit(reply, q, limit, self.config.max_udp_size),
+                                       data, q)
+            if fkey is not None:
+                self.forward_cache.put(fkey, reply)
         return self._done(reply, q, proto, t0)
 
     async def _chase(self, q: Query, data: bytes, proto: str, limit: int, ans: Answer,

@@ -97,7 +97,8 @@ class Query:
         return max(MIN_UDP_SIZE, min(self.udp_size, server_max))
 
 
-def _skip_name(data: bytes, off: int) -> int:
+def skip_name(data: bytes, off: int) -> int:
+    """Offset just past the (possibly compressed) name at ``off``."""
     while True:
         n = data[off]
         if n & 0xC0 == 0xC0:
@@ -137,7 +138,7 @@ def parse_query(data: bytes) -> Query:
         q = Query(qid, flags, data[12:end], qtype, qclass)
         off = end + 4
         for i in range(an + ns + ar):
-            off = _skip_name(data, off)
+            off = skip_name(data, off)
             rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, off)
             if rtype == OPT and i >= an + ns:
                 q.edns, q.udp_size = True, rclass
@@ -273,6 +274,7 @@ __all__ = [
     "patch",
     "rcode_reply",
     "response_rcode",
+    "skip_name",
     "to_rr",
     "truncated",
     "wire_to_text",

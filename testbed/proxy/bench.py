@@ -57,8 +57,9 @@ def synthetic_model(services: int, endpoints: int = 2) -> ProxyModel:
 
 
 def _with_one_more(model: ProxyModel, endpoints: int) -> ProxyModel:
+    # As proxyd's model tracker does it: splice the one new service into the old model.
     extra = synthetic_model(len(model) + 1, endpoints)[-1]
-    return ProxyModel(sorted((*model, extra), key=lambda p: (p.namespace, p.name)))
+    return model.with_services({(extra.namespace, extra.name): [extra]})
 
 
 @contextmanager

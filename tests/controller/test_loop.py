@@ -70,6 +70,33 @@ def test_periodic_resync_runs_without_events(store):
         wait_for(lambda: controller.passes >= 4, timeout=3)
 
 
+def test_node_heartbeats_do_not_wake_a_pass_but_pods_do(store):
+    controller = Controller(store, resync=60)
+    with Running(controller):
+        wait_for(lambda: store.get(spec_key("Node", None, "worker1")) is not None)
+        time.sleep(0.3)  # let the passes the controller's own writes caused settle
+        before = controller.passes
+        for i in range(20):
+            store.put("/status/nodes/worker1", {"conditions": [
+                {"type": "Ready", "status": "True", "lastHeartbeatTime": str(i)}]})
+            time.sleep(0.01)
+        time.sleep(0.3)
+        assert controller.passes == before
+        put(store, deployment("web", replicas=1))
+        wait_for(lambda: len(pods(store)) == 1)
+        assert controller.passes > before
+
+
+def test_periodic_resync_runs_amid_heartbeats(store):
+    controller = Controller(store, resync=0.2)
+    with Running(controller):
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:  # a steady heartbeat stream must not hide resyncs
+            store.put("/status/nodes/worker1", {"t": time.monotonic()})
+            time.sleep(0.02)
+        assert controller.passes >= 4
+
+
 class FlakyWatchStore(MemoryStore):
     """A MemoryStore whose first ``failures`` watches fail with Compacted right away."""
 

@@ -47,3 +47,16 @@ def test_udp_flood_against_server() -> None:
         assert h.server.metrics.cache_hits >= 499
     finally:
         h.close()
+
+
+def test_bench_pins_servers_and_load_generator_apart():
+    from testbed.bench.dns_node import cpu_split, percentiles, pinned
+
+    assert cpu_split({0, 1}) == ([1], [0])
+    assert cpu_split({0, 1, 2, 3}) == ([3], [0, 1, 2])
+    assert cpu_split({5}) == ([5], [5])  # one CPU: nothing to split
+    assert pinned(["dnsperf", "-l", "1"], [0, 2]) == ["taskset", "-c", "0,2", "dnsperf",
+                                                     "-l", "1"]
+    out = "\n".join(["> NOERROR a A 0.000100"] * 98 + ["> NOERROR a A 0.004000", "> T a A"])
+    assert percentiles(out)["p99_ms"] == float("inf")  # a lost query counts as the slowest
+    assert percentiles(out)["p50_ms"] == 0.1

@@ -108,6 +108,31 @@ def test_forwarding_to_upstream(harness) -> None:
     assert harness.server.metrics.forwarded >= 5
 
 
+def test_forwarded_replies_are_cached_for_their_ttl(harness) -> None:
+    up = harness.upstream
+    first = ask(harness.port, "www.example.test")
+    before = up.queries
+    again = ask(harness.port, "WWW.Example.TEST")
+    assert up.queries == before  # answered from the forward cache
+    assert rdatas(again) == rdatas(first) == ["192.0.2.10"]
+    assert str(again.q.qname) == "WWW.Example.TEST." and again.header.id != first.header.id
+    assert 0 < again.rr[0].ttl <= 30  # the upstream's 300 s, capped like `cache 30`
+    assert harness.server.metrics.forward_cache_hits == 1
+    ask(harness.port, "www.example.test", "TXT")  # another type is another entry
+    assert up.queries == before + 1
+
+
+def test_forward_cache_can_be_turned_off(store) -> None:
+    h = Harness(store, forward_cache_ttl=0)
+    try:
+        h.wait_ready()
+        for _ in range(3):
+            assert rdatas(ask(h.port, "www.example.test")) == ["192.0.2.10"]
+        assert h.upstream.queries == 3 and h.server.metrics.forward_cache_hits == 0
+    finally:
+        h.close()
+
+
 def test_forwarded_truncation_falls_back_to_tcp(harness) -> None:
     up = harness.upstream
     udp = ask(harness.port, "big.example.test")
