@@ -24,6 +24,15 @@ from testbed.dns.bench_support import service_fqdn, write_dnsmasq_hosts
 
 OURS_PORT, DNSMASQ_PORT, HEALTH_PORT = 5354, 5355, 19153
 FORWARDED = "www.example.test"
+# p99 at half rate is at this VM's scheduling noise floor (a bare 1 ms sleep loop sees 4-5 ms
+# stalls about once a second): three runs, the one with the median p99 is reported.
+HALF_RATE_RUNS = 3
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run whose p99 is the median of ``runs`` (odd count; lost-heavy runs sort last)."""
+    ranked = sorted(runs, key=lambda r: r.get("p99_ms", float("inf")))
+    return ranked[len(ranked) // 2]
 
 
 def cpu_split(cpus: set[int] | None = None) -> tuple[list[int], list[int]]:
@@ -132,17 +141,28 @@ def main() -> None:
         cluster_name = service_fqdn(0)
         results: dict = {"services": n, "seconds_per_run": seconds,
                          "cpus": {"servers": server_cpus, "dnsperf": client_cpus}}
-        for server, port in (("testbed-dns", OURS_PORT), ("dnsmasq", DNSMASQ_PORT)):
-            for label, name in (("cluster_name", cluster_name), ("forwarded_name", FORWARDED)):
+        servers = (("testbed-dns", OURS_PORT), ("dnsmasq", DNSMASQ_PORT))
+        for label, name in (("cluster_name", cluster_name), ("forwarded_name", FORWARDED)):
+            peaks, halves = {}, {}
+            for server, port in servers:
                 dnsperf(port, name, 1, cpus=client_cpus)  # warm-up, not recorded
-                peak = dnsperf(port, name, seconds, cpus=client_cpus)
-                half = dnsperf(port, name, seconds, rate=max(1, peak["qps"] // 2),
-                               cpus=client_cpus)
-                results.setdefault(server, {})[label] = {"max": peak, "half_rate": half}
+                peaks[server] = dnsperf(port, name, seconds, cpus=client_cpus)
+            # Interleaved, so both servers meet the same spells of noise.
+            for _ in range(HALF_RATE_RUNS):
+                for server, port in servers:
+                    halves.setdefault(server, []).append(dnsperf(
+                        port, name, seconds, rate=max(1, peaks[server]["qps"] // 2),
+                        cpus=client_cpus))
+            for server, _ in servers:
+                results.setdefault(server, {})[label] = {
+                    "max": peaks[server], "half_rate": median_run(halves[server]),
+                    "half_rate_p99_ms_runs": [h.get("p99_ms") for h in halves[server]]}
         for label in ("cluster_name", "forwarded_name"):
+            mine, base = results["testbed-dns"][label], results["dnsmasq"][label]
             results[f"qps_ratio_{label}"] = round(
-                results["testbed-dns"][label]["max"]["qps"]
-                / max(1, results["dnsmasq"][label]["max"]["qps"]), 2)
+                mine["max"]["qps"] / max(1, base["max"]["qps"]), 2)
+            results[f"half_rate_p99_ratio_{label}"] = round(
+                mine["half_rate"]["p99_ms"] / max(0.001, base["half_rate"]["p99_ms"]), 2)
         print(json.dumps(results))
     finally:
         for proc in (ours, dnsmasq):

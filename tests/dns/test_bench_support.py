@@ -60,3 +60,10 @@ def test_bench_pins_servers_and_load_generator_apart():
     out = "\n".join(["> NOERROR a A 0.000100"] * 98 + ["> NOERROR a A 0.004000", "> T a A"])
     assert percentiles(out)["p99_ms"] == float("inf")  # a lost query counts as the slowest
     assert percentiles(out)["p50_ms"] == 0.1
+
+
+def test_median_run_is_picked_by_p99():
+    from testbed.bench.dns_node import median_run
+
+    runs = [{"p99_ms": 9.0, "qps": 1}, {"p99_ms": 2.0, "qps": 2}, {"qps": 3}]
+    assert median_run(runs)["qps"] == 1  # a run without percentiles ranks as the worst

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dnslib import QTYPE, RR, SOA, A, DNSHeader, DNSQuestion, DNSRecord, EDNS0
+from dnslib import EDNS0, QTYPE, RR, SOA, A, DNSHeader, DNSQuestion, DNSRecord
 
 from testbed.dns.fwdcache import ForwardCache, cache_lifetime, ttl_fields
 
