@@ -15,15 +15,14 @@ import os
 import subprocess
 import time
 
+from testbed.agent.follow import Follower
 from testbed.agent.watched import WatchedState
-from testbed.store.base import WatchError
 
 log = logging.getLogger("policyd")
 READY_FILE = "/run/testbed/policy-synced.json"
 WATCHED = ("/registry/pods/", "/status/pods/", "/registry/namespaces/",
            "/registry/networkpolicies/")
 CANARY_SECONDS = 2.0
-# Node heartbeats put an event under "/" every ~2 s: a silent watch has stalled.
 STALL_SECONDS = 10.0
 RELIST_SECONDS = 30.0
 
@@ -112,34 +111,13 @@ class PolicyDaemon:
 
 
     def run(self) -> None:
+        """Follow the store forever, with a periodic re-list (see
+        :class:`testbed.agent.follow.Follower`)."""
         os.makedirs(os.path.dirname(READY_FILE), exist_ok=True)
-        while True:
-            revision = self.state.load(self.store)
-            self.sync(force=True)
-            watch = self.store.watch("/", revision + 1)
-            try:
-                last_canary = last_event = started = time.monotonic()
-                # A periodic re-list heals anything a watch may have missed.
-                while time.monotonic() - started < RELIST_SECONDS:
-                    event = watch.get(timeout=0.5)
-                    changed = False
-                    while event is not None:
-                        last_event = time.monotonic()
-                        changed |= self.state.apply(event) is not None
-                        event = watch.get(timeout=0.02)
-                    if time.monotonic() - last_event > STALL_SECONDS:
-                        raise WatchError("no event for a while; the watch has stalled")
-                    if changed:
-                        self.sync()
-                    if time.monotonic() - last_canary > CANARY_SECONDS:
-                        last_canary = time.monotonic()
-                        if not self.rules_present():
-                            log.warning("policy rules missing; re-applying")
-                            self.sync(force=True)
-            except WatchError as exc:
-                log.warning("watch ended (%s); re-listing", exc)
-            finally:
-                watch.cancel()
+        Follower(self.store, self.state, lambda event: self.state.apply(event) is not None,
+                 lambda full: self.sync(force=full), self.rules_present, name="policyd",
+                 batch_seconds=0.02, canary_seconds=CANARY_SECONDS,
+                 stall_seconds=STALL_SECONDS, relist_seconds=RELIST_SECONDS).run()
 
 
 def main() -> None:

@@ -14,17 +14,16 @@ import os
 import time
 
 from testbed.agent import election
+from testbed.agent.follow import Follower
 from testbed.agent.metrics import Metrics, serve_metrics
 from testbed.agent.watched import WatchedState
 from testbed.proxy.tracker import ModelTracker
-from testbed.store.base import WatchError
 
 log = logging.getLogger("proxyd")
 WATCHED = ("/registry/services/", "/registry/endpointslices/", "/status/services/",
            "/status/nodes/", "/status/pods/")
 BATCH_SECONDS = 0.05
 CANARY_SECONDS = 2.0
-# Node heartbeats put an event under "/" every ~2 s: a silent watch has stalled.
 STALL_SECONDS = 10.0
 
 
@@ -60,6 +59,7 @@ class ProxyDaemon:
         self.model = None
         self.metrics = Metrics()
         self.dirty_since: float | None = None
+        self.last_announce = 0.0
 
     def ctx(self):
         from testbed.proxy.model import NodeContext
@@ -113,45 +113,26 @@ class ProxyDaemon:
         self.tracker.note(prefix, ref, before, self.state[prefix].get(ref))
         return True
 
-    def run(self) -> None:
-        while True:
-            revision = self.state.load(self.store)
-            self.sync(full=True)
-            watch = self.store.watch("/", revision + 1)
-            try:
-                self.loop(watch)
-            except WatchError as exc:
-                log.warning("watch ended (%s); re-listing", exc)
-            finally:
-                watch.cancel()
+    def on_event_marking(self, event) -> bool:
+        """:meth:`on_event`, noting when the first unsynced change arrived."""
+        changed = self.on_event(event)
+        if changed and self.dirty_since is None:
+            self.dirty_since = time.monotonic()
+        return changed
 
-    def loop(self, watch) -> None:
-        last_canary = last_event = time.monotonic()
-        last_announce = 0.0
-        while True:
-            event = watch.get(timeout=0.5)
-            changed = False
-            if event is None and time.monotonic() - last_event > STALL_SECONDS:
-                raise WatchError("no event for a while; the watch has stalled")
-            while event is not None:
-                last_event = time.monotonic()
-                if self.on_event(event):
-                    changed = True
-                    if self.dirty_since is None:
-                        self.dirty_since = time.monotonic()
-                event = watch.get(timeout=BATCH_SECONDS)
-            now = time.monotonic()
-            if changed:
-                self.sync()
-            if now - last_canary > CANARY_SECONDS:
-                last_canary = now
-                if not rules_present(self.backend):
-                    log.warning("proxy rules missing; full resync")
-                    self.sync(full=True)
-            if now - last_announce > 1.0:
-                last_announce = now
-                if self.model is not None:
-                    self.announce(self.model)
+    def tick(self) -> None:
+        """Re-announce LoadBalancer IPs about once a second (node freshness changes)."""
+        now = time.monotonic()
+        if now - self.last_announce > 1.0 and self.model is not None:
+            self.last_announce = now
+            self.announce(self.model)
+
+    def run(self) -> None:
+        """Follow the store forever (see :class:`testbed.agent.follow.Follower`)."""
+        Follower(self.store, self.state, self.on_event_marking, self.sync,
+                 lambda: rules_present(self.backend), self.tick, name="proxyd",
+                 batch_seconds=BATCH_SECONDS, canary_seconds=CANARY_SECONDS,
+                 stall_seconds=STALL_SECONDS).run()
 
 
 def rules_present(backend) -> bool:

@@ -114,6 +114,12 @@ class ForwardCache:
 
     def get(self, key: tuple) -> bytes | None:
         """The cached reply with TTLs lowered by its age, or None (absent or expired)."""
+        found = self.lookup(key)
+        return None if found is None else found[0]
+
+    def lookup(self, key: tuple) -> tuple[bytes, float] | None:
+        """:meth:`get`, plus the clock time until which those exact bytes stay right (the
+        next whole second of age, when the TTLs drop again, or the end of the lifetime)."""
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -123,7 +129,7 @@ class ForwardCache:
             return None
         if age != entry.aged:
             entry.current, entry.aged = self._aged(entry, age), age
-        return entry.current
+        return entry.current, entry.stored + age + 1
 
     @staticmethod
     def _aged(entry: _Entry, age: int) -> bytes:

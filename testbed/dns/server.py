@@ -146,7 +146,8 @@ class DNSServer:
         self._cache: dict[tuple, bytes] = {}
         # In front of it: reply tails by the exact query bytes after the ID (one dict
         # lookup per repeated query; a different spelling/EDNS option is another entry).
-        self._exact: dict[str, dict[bytes, tuple[bytes, tuple[str, str, str]]]] = {
+        # Forwarded replies age, so theirs carry the monotonic time they stay right until.
+        self._exact: dict[str, dict[bytes, tuple[bytes, tuple[str, str, str], float | None]]] = {
             "udp": {}, "tcp": {}}
         self._tasks: set[asyncio.Task] = set()
         self._udp: _UDPListener | None = None
@@ -248,7 +249,7 @@ class DNSServer:
         """Reply to one message: bytes, an awaitable of bytes (forwarding), or None (drop)."""
         t0 = time.perf_counter()
         hit = self._exact[proto].get(data[2:])
-        if hit is not None:
+        if hit is not None and (hit[2] is None or time.monotonic() < hit[2]):
             self.metrics.cache_hits += 1
             self.metrics.observe_key(hit[1], time.perf_counter() - t0)
             return data[:2] + hit[0]
@@ -272,12 +273,13 @@ class DNSServer:
         self.metrics.observe(proto, _type_name(q.qtype), rcode, time.perf_counter() - t0)
         return reply
 
-    def _remember(self, data: bytes, reply: bytes, q: Query, proto: str, t0: float) -> bytes:
+    def _remember(self, data: bytes, reply: bytes, q: Query, proto: str, t0: float,
+                  valid_until: float | None = None) -> bytes:
         exact = self._exact[proto]
         if len(exact) >= self.config.cache_size:
             exact.clear()
         rcode = RCODE.forward.get(reply[3] & 0xF) or str(reply[3] & 0xF)
-        exact[data[2:]] = (reply[2:], (proto, _type_name(q.qtype), rcode))
+        exact[data[2:]] = (reply[2:], (proto, _type_name(q.qtype), rcode), valid_until)
         return self._done(reply, q, proto, t0)
 
     def _miss(self, q: Query, data: bytes, proto: str, limit: int, key: tuple,
@@ -320,10 +322,11 @@ class DNSServer:
         cacheable = not q.edns_version and self.config.forward_cache_ttl > 0
         fkey = (*key, q.flags & 0x0010)  # the CD bit changes what a validating upstream says
         if cacheable:
-            cached = self.forward_cache.get(fkey)
-            if cached is not None:
+            found = self.forward_cache.lookup(fkey)
+            if found is not None:
                 self.metrics.forward_cache_hits += 1
-                return self._done(wire.patch(cached, data, q), q, proto, t0)
+                return self._remember(data, wire.patch(found[0], data, q), q, proto, t0,
+                                      found[1])
         return self._forward_upstream(q, data, proto, t0, fkey if cacheable else None)
 
     async def _forward_upstream(self, q: Query, data: bytes, proto: str, t0: float,

@@ -426,27 +426,8 @@ def changed_services(old: ProxyModel, new: ProxyModel) -> set[tuple[str, str]]:
     delta = _known_delta(old, new)
     if delta is not None:
         return {key for key, (was, now) in delta.items() if was != now}
-    out: set[tuple[str, str]] = set()
-    i = j = 0
-    while i < len(old) and j < len(new):
-        p, q = old[i], new[j]
-        if p is q:
-            i, j = i + 1, j + 1
-            continue
-        kp, kq = _sort_key(p), _sort_key(q)
-        if kp == kq:
-            if hash(p) != hash(q) or p != q:
-                out.add(kp[:2])
-            i, j = i + 1, j + 1
-        elif kp < kq:
-            out.add(kp[:2])
-            i += 1
-        else:
-            out.add(kq[:2])
-            j += 1
-    out.update(_sort_key(p)[:2] for p in old[i:])
-    out.update(_sort_key(q)[:2] for q in new[j:])
-    return out
+    gone, changed = _walk_ports(old, new)
+    return {_service_of(p) for p in (*gone, *changed)}
 
 
 def diff(old: ProxyModel, new: ProxyModel) -> frozenset[str]:
@@ -474,7 +455,7 @@ def _walk_ports(old, new) -> tuple[list, list]:
     i = j = 0
     while i < len(old) and j < len(new):
         a, b = old[i], new[j]
-        if a is b or a == b:
+        if a is b or (hash(a) == hash(b) and a == b):
             i += 1
             j += 1
             continue

@@ -122,6 +122,17 @@ def test_forwarded_replies_are_cached_for_their_ttl(harness) -> None:
     assert up.queries == before + 1
 
 
+def test_repeated_forwarded_queries_see_ttls_count_down(harness) -> None:
+    import time
+
+    ask(harness.port, "www.example.test")  # fills the forward cache
+    first = ask(harness.port, "www.example.test").rr[0].ttl  # the same bytes: exact cache
+    time.sleep(1.2)
+    later = ask(harness.port, "www.example.test").rr[0].ttl
+    assert first - 2 <= later < first  # not frozen by the exact-bytes cache
+    assert harness.upstream.queries == 1
+
+
 def test_forward_cache_can_be_turned_off(store) -> None:
     h = Harness(store, forward_cache_ttl=0)
     try:
