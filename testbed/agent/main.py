@@ -104,7 +104,7 @@ class Agent:
             pod = self.desired.get(uid)
             if pod is None or pod["metadata"].get("deletionTimestamp"):
                 self.remove_pod(uid, pod)
-        for uid, pod in self.desired.items():
+        for uid, pod in list(self.desired.items()):  # finalize() removes from desired
             if pod["metadata"].get("deletionTimestamp"):
                 if uid not in self.workers:
                     self.finalize(pod)

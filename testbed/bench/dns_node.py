@@ -131,7 +131,7 @@ def main() -> None:
     os.sched_setaffinity(0, client_cpus)  # this process too stays off the servers' CPU
     ours = start(pinned(["python3", "-m", "testbed.dns", "--store", store, "--listen", "127.0.0.1",
                   "--port", str(OURS_PORT), "--metrics-port", str(HEALTH_PORT),
-                  "--upstream", upstream], server_cpus))
+                  "--upstream", upstream, "--lameduck", "0"], server_cpus))
     dnsmasq = start(pinned(["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
                      f"--addn-hosts={hosts}", "--listen-address=127.0.0.1",
                      "--bind-interfaces", f"--port={DNSMASQ_PORT}", "--cache-size=10000",

@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="largest UDP reply even if EDNS0 clients allow more")
     p.add_argument("--pods", choices=POD_MODES, default="insecure",
                    help="a-b-c-d.<ns>.pod records: any IP, only pod IPs, or none")
+    p.add_argument("--lameduck", type=float, default=2.0,
+                   help="seconds to keep answering after SIGTERM (CoreDNS's health lameduck): "
+                        "clients the proxy still sends here are answered until it stops")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -63,6 +66,9 @@ async def run(args: argparse.Namespace) -> None:
     await server.start()
     try:
         await stop.wait()
+        if args.lameduck > 0:
+            server.drain()
+            await asyncio.sleep(args.lameduck)
     finally:
         await server.close()
         store.close()

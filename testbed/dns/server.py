@@ -141,6 +141,7 @@ class DNSServer:
             self.forwarder = Forwarder(host, port, self.config.forward_timeout,
                                        self.config.forward_attempts)
         self.source: StoreSource | None = None
+        self.draining = False
         self.index = ClusterIndex(self.config.domain, self.config.ttl, self.config.pod_mode)
         self._zone: Zone | None = None
         self._cache: dict[tuple, bytes] = {}
@@ -209,9 +210,16 @@ class DNSServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def drain(self) -> None:
+        """Lame duck: keep answering, but report not ready (on /health) from now on."""
+        self.draining = True
+
     @property
     def ready(self) -> bool:
-        """True once the zone can be built: every prefix listed once (or a zone was set)."""
+        """True once the zone can be built: every prefix listed once (or a zone was set),
+        and not draining."""
+        if self.draining:
+            return False
         if self.source is None:
             return self._zone is not None
         return self.index.ready

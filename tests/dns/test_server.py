@@ -275,6 +275,42 @@ def test_metrics_and_health_endpoints(harness) -> None:
     assert _get(harness.server.metrics_port, "/nope")[0] == 404
 
 
+def test_lame_duck_keeps_answering_but_reports_not_ready(harness) -> None:
+    harness.on_loop(harness.server.drain)
+    assert _get(harness.server.metrics_port, "/health")[0] == 503  # leaves rotation
+    assert rdatas(ask(harness.port, K8S)) == ["10.96.0.1"]  # still answers meanwhile
+
+
+def test_sigterm_starts_the_lame_duck_then_exits(tmp_path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    port, metrics = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "testbed.dns", "--store", "127.0.0.1:1",
+                             "--listen", "127.0.0.1", "--port", str(port), "--metrics-port",
+                             str(metrics), "--lameduck", "1.5"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _get_or_none(metrics) is not None, timeout=10)
+        proc.terminate()
+        time.sleep(0.5)
+        assert proc.poll() is None  # still up: lame duck
+        assert _get(metrics, "/health")[0] == 503
+        assert ask(port, K8S).header.rcode == 2  # answering (SERVFAIL: no store here)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _get_or_none(port: int):
+    try:
+        return _get(port, "/health")
+    except OSError:
+        return None
+
+
 class _DownStore(MemoryStore):
     def list(self, prefix):
         from testbed.store import StoreUnavailable
