@@ -34,6 +34,22 @@ def udp_backends(model) -> set[tuple[str, int]]:
     return {(e.ip, e.port) for svc in model if svc.protocol == "UDP" for e in svc.endpoints}
 
 
+def stale_udp_backends(old, new) -> set[tuple[str, int]]:
+    """UDP backends in ``old`` that no service port of ``new`` has (pure). Looks only at the
+    services that changed, and at the whole model only when one of them lost a backend."""
+    if old is None:
+        return set()
+    from testbed.proxy.model import ProxyModel, changed_services
+
+    keys = changed_services(old, new)
+    if not keys:
+        return set()
+    was = udp_backends(ProxyModel(p for k in keys for p in old.ports_of(k)))
+    now = udp_backends(ProxyModel(p for k in keys for p in new.ports_of(k)))
+    gone = was - now
+    return gone - udp_backends(new) if gone else set()
+
+
 def clear_stale_udp(gone: set[tuple[str, int]]) -> None:
     """Forget conntrack entries towards removed UDP backends, as kube-proxy does: a UDP client
     reusing its source port would otherwise stay pinned to a dead backend for 30 s+."""
@@ -77,7 +93,7 @@ class ProxyDaemon:
             self.tracker.reset()
         model = self.tracker.model(self.state)
         how = sync(self.backend, None if full else self.model, model, self.ctx())
-        clear_stale_udp(udp_backends(self.model) - udp_backends(model))
+        clear_stale_udp(stale_udp_backends(self.model, model))
         self.model = model
         if how != "unchanged":
             self.metrics.observe("sync_proxy_rules_duration_seconds", time.monotonic() - start)

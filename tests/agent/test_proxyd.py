@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from testbed.agent.proxyd import udp_backends
+from testbed.agent.proxyd import stale_udp_backends, udp_backends
 from testbed.proxy.model import build_model
 
 
@@ -32,3 +32,21 @@ def test_removed_udp_backends_are_found():
     assert udp_backends(before) == {("10.244.1.2", 53), ("10.244.2.2", 53)}
     assert udp_backends(before) - udp_backends(after) == {("10.244.1.2", 53)}
     assert udp_backends(None) == set()
+
+
+def test_stale_udp_backends_only_when_no_service_keeps_them():
+    other = svc(PORTS) | {"metadata": {"name": "dns2", "namespace": "kube-system"}}
+    other_eps = eps(["10.244.1.2"])
+    other_eps["metadata"] = {"name": "dns2-1", "namespace": "kube-system",
+                             "labels": {"kubernetes.io/service-name": "dns2"}}
+    before = build_model([svc(PORTS), other], [eps(["10.244.1.2", "10.244.2.2"]), other_eps],
+                         "w1")
+    dropped = before.with_services({("kube-system", "dns"): build_model(
+        [svc(PORTS)], [eps(["10.244.2.2"])], "w1")})
+    assert stale_udp_backends(before, dropped) == set()  # dns2 still uses 10.244.1.2:53
+    gone = dropped.with_services({("kube-system", "dns2"): []})
+    assert stale_udp_backends(dropped, gone) == {("10.244.1.2", 53)}
+    assert stale_udp_backends(None, gone) == set() and stale_udp_backends(gone, gone) == set()
+    # a model built from scratch (no known delta) gives the same answer
+    assert stale_udp_backends(before, build_model([svc(PORTS)], [eps(["10.244.2.2"])],
+                                                  "w1")) == {("10.244.1.2", 53)}
