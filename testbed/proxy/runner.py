@@ -20,6 +20,12 @@ class CmdResult:
     stdout: str
     stderr: str
 
+    def check(self) -> CmdResult:
+        """Self, or :class:`CommandError` when the command failed."""
+        if self.rc != 0:
+            raise CommandError(self)
+        return self
+
 
 class CommandError(RuntimeError):
     """A command failed; ``result`` holds argv, rc and both output streams."""
@@ -54,6 +60,4 @@ class Runner:
             result = CmdResult(argv, 127, "", str(exc))
         else:
             result = CmdResult(argv, proc.returncode, proc.stdout, proc.stderr)
-        if check and result.rc != 0:
-            raise CommandError(result)
-        return result
+        return result.check() if check else result

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from testbed.proxy.ebpf import layout as L
-from testbed.proxy.ebpf.loader import Result
+from testbed.proxy.runner import CmdResult as Result
 
 
 class FakeMapIO:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.proxy.ebpf.layout import MAPS, TAG_PLACEHOLDER
-from testbed.proxy.runner import CmdResult, CommandError
+from testbed.proxy.runner import CmdResult
 
 SOCK_PROGS = (("c4", "connect4"), ("sm4", "sendmsg4"), ("rm4", "recvmsg4"),
               ("gp4", "getpeername4"))
@@ -35,31 +35,13 @@ NAT_HOOKS = """table ip {table} {{
 """
 
 
+Runner = Callable[[list[str], str | None], CmdResult]
 
 
-@dataclass(frozen=True)
-class Result:
-    """One command's outcome."""
-
-    cmd: tuple[str, ...]
-    rc: int
-    stdout: str
-    stderr: str
-
-    def check(self) -> Result:
-        """Self, or CommandError (the proxy's error type) when the command failed."""
-        if self.rc != 0:
-            raise CommandError(CmdResult(self.cmd, self.rc, self.stdout, self.stderr))
-        return self
-
-
-Runner = Callable[[list[str], str | None], Result]
-
-
-def run_cmd(cmd: list[str], stdin: str | None = None) -> Result:
+def run_cmd(cmd: list[str], stdin: str | None = None) -> CmdResult:
     """Run a command, capturing output (the real Runner)."""
     p = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
-    return Result(tuple(cmd), p.returncode, p.stdout, p.stderr)
+    return CmdResult(tuple(cmd), p.returncode, p.stdout, p.stderr)
 
 
 def make_tag(testbed: str, node: str) -> str:
