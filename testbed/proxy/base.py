@@ -9,7 +9,8 @@ why through :meth:`Backend.available` and raises :class:`NotAvailable` when aske
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -35,6 +36,18 @@ class Availability:
 
     ok: bool
     reason: str = ""
+
+
+def tools_available(runner: Runner, tools: Sequence[str], probe: Sequence[str]) -> Availability:
+    """Ok when every tool is on PATH and the ``probe`` command succeeds; else the first
+    thing missing (the netfilter backends' availability check)."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            return Availability(False, f"{tool} not found on PATH")
+    res = runner.run(list(probe), check=False)
+    if res.rc != 0:
+        return Availability(False, f"{' '.join(probe)} failed: {res.stderr.strip()}")
+    return Availability(True)
 
 
 class NotAvailable(Exception):

@@ -12,9 +12,8 @@ the filter chains) are rewritten whole, per-service chains only for changed serv
 from __future__ import annotations
 
 import re
-import shutil
 
-from testbed.proxy.base import Availability
+from testbed.proxy.base import Availability, tools_available
 from testbed.proxy.gcpause import paused_gc
 from testbed.proxy.iptables_rules import (
     KUBE_EXTERNAL_SERVICES,
@@ -196,21 +195,11 @@ class IptablesBackend:
 
     def available(self) -> Availability:
         """Needs iptables-restore/-save and a working nat table."""
-        for tool in ("iptables", "iptables-save", "iptables-restore"):
-            if shutil.which(tool) is None:
-                return Availability(False, f"{tool} not found on PATH")
-        res = self.runner.run(["iptables-save", "-t", "nat"], check=False)
-        if res.rc != 0:
-            return Availability(False, f"iptables-save failed: {res.stderr.strip()}")
-        return Availability(True)
+        return tools_available(self.runner, ("iptables", "iptables-save", "iptables-restore"),
+                               ("iptables-save", "-t", "nat"))
 
-    def render(self, model: ProxyModel, ctx: NodeContext) -> str:
-        """See :func:`render`."""
-        return render(model, ctx)
-
-    def render_incremental(self, old: ProxyModel, new: ProxyModel, ctx: NodeContext) -> str | None:
-        """See :func:`render_incremental`."""
-        return render_incremental(old, new, ctx)
+    render = staticmethod(render)
+    render_incremental = staticmethod(render_incremental)
 
     def apply(self, text: str) -> None:
         """Restore ``text``; after a full sync also delete the stale service chains the

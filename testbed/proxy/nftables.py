@@ -28,9 +28,7 @@ table, which forgets affinity state; incremental syncs keep it.
 
 from __future__ import annotations
 
-import shutil
-
-from testbed.proxy.base import Availability
+from testbed.proxy.base import Availability, tools_available
 from testbed.proxy.gcpause import paused_gc
 from testbed.proxy.model import NodeContext, ProxyModel, changed_services
 from testbed.proxy.nft_rules import (
@@ -204,20 +202,10 @@ class NftablesBackend:
 
     def available(self) -> Availability:
         """Needs the nft tool and a kernel that answers nftables requests."""
-        if shutil.which("nft") is None:
-            return Availability(False, "nft not found on PATH")
-        res = self.runner.run(["nft", "list", "tables"], check=False)
-        if res.rc != 0:
-            return Availability(False, f"nft list tables failed: {res.stderr.strip()}")
-        return Availability(True)
+        return tools_available(self.runner, ("nft",), ("nft", "list", "tables"))
 
-    def render(self, model: ProxyModel, ctx: NodeContext) -> str:
-        """See :func:`render`."""
-        return render(model, ctx)
-
-    def render_incremental(self, old: ProxyModel, new: ProxyModel, ctx: NodeContext) -> str | None:
-        """See :func:`render_incremental`."""
-        return render_incremental(old, new, ctx)
+    render = staticmethod(render)
+    render_incremental = staticmethod(render_incremental)
 
     def apply(self, text: str) -> None:
         """Load ``text`` as one atomic transaction (all or nothing)."""
