@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from testbed.testing.rootnet import netns_problem
 
 from .helpers import REPO
 
@@ -42,23 +43,16 @@ def _run(*argv: str) -> subprocess.CompletedProcess:
 
 def skip_reason(reference: bool = False) -> str | None:
     """Why root network tests cannot run here (None if they can)."""
-    if os.geteuid() != 0:
-        return "needs root (creates network namespaces, veths and bridges)"
-    if shutil.which("ip") is None:
-        return "iproute2 'ip' not found on PATH"
-    if reference:
+
+    def plugins() -> str | None:
         missing = [p for p in ("bridge", "host-local") if not (REFERENCE_DIR / p).exists()]
-        if missing:
-            return (
-                f"reference CNI plugins {missing} not found in {REFERENCE_DIR} "
-                "(Debian package containernetworking-plugins)"
-            )
-    probe = f"tbcni-probe-{os.getpid()}"
-    res = _run("ip", "netns", "add", probe)
-    if res.returncode != 0:
-        return f"cannot create network namespaces: {res.stderr.strip()}"
-    _run("ip", "netns", "del", probe)
-    return None
+        if reference and missing:
+            return (f"reference CNI plugins {missing} not found in {REFERENCE_DIR} "
+                    "(Debian package containernetworking-plugins)")
+        return None
+
+    return netns_problem("creates network namespaces, veths and bridges", ("ip",), "tbcni",
+                         before_probe=plugins)
 
 
 class Node:

@@ -191,6 +191,6 @@ def test_root_skip_reasons(monkeypatch, tmp_path):
     assert rootnet.skip_reason() == "needs root (creates network namespaces, veths and bridges)"
     monkeypatch.setattr(rootnet.os, "geteuid", lambda: 0)
     monkeypatch.setattr(rootnet, "REFERENCE_DIR", tmp_path)
-    monkeypatch.setattr(rootnet.shutil, "which", lambda tool: "/sbin/ip")
+    monkeypatch.setattr("shutil.which", lambda tool: "/sbin/ip")
     reason = rootnet.skip_reason(reference=True)
     assert reason.startswith("reference CNI plugins ['bridge', 'host-local'] not found in")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
 
 from testbed.policy import ContainerPort, Pod
+from testbed.testing.rootnet import netns_problem
 
 TIMEOUT = 0.5
 SERVER = r"""
@@ -80,23 +80,17 @@ def sh(*argv: str, check: bool = True, stdin: str | None = None) -> subprocess.C
 
 def skip_reason() -> str | None:
     """Why these tests cannot run here (None if they can)."""
-    if os.geteuid() != 0:
-        return "needs root (creates network namespaces, bridges and netfilter rules)"
-    for tool in ("ip", "nft", "iptables-restore", "iptables-save"):
-        if shutil.which(tool) is None:
-            return f"{tool!r} not found on PATH"
-    probe = f"tbpol-probe-{os.getpid()}"
-    res = sh("ip", "netns", "add", probe, check=False)
-    if res.returncode != 0:
-        return f"cannot create network namespaces: {res.stderr.strip()}"
-    try:
+
+    def bridge_nf(probe: str) -> str | None:
         sysctl = sh("ip", "netns", "exec", probe, "sysctl", "-w",
                     "net.bridge.bridge-nf-call-iptables=1", check=False)
         if sysctl.returncode != 0:
             return f"bridge-nf-call-iptables unavailable in a netns: {sysctl.stderr.strip()}"
-    finally:
-        sh("ip", "netns", "del", probe, check=False)
-    return None
+        return None
+
+    return netns_problem("creates network namespaces, bridges and netfilter rules",
+                         ("ip", "nft", "iptables-restore", "iptables-save"), "tbpol",
+                         in_probe=bridge_nf)
 
 
 class Topology:

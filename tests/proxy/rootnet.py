@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from testbed.testing.rootnet import netns_problem
 
 NODE_IP = "172.30.0.2"
 EXT_IP = "172.30.0.9"
@@ -55,17 +56,8 @@ except OSError as e:
 
 def skip_reason() -> str | None:
     """Why the root tests cannot run here (None if they can)."""
-    if os.geteuid() != 0:
-        return "needs root (creates network namespaces and loads iptables/nftables rules)"
-    for tool in ("ip", "nft", "iptables-restore", "iptables-save"):
-        if shutil.which(tool) is None:
-            return f"{tool} not found on PATH"
-    probe = f"tbpx-probe-{os.getpid()}"
-    res = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if res.returncode != 0:
-        return f"cannot create network namespaces: {res.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
+    return netns_problem("creates network namespaces and loads iptables/nftables rules",
+                         ("ip", "nft", "iptables-restore", "iptables-save"), "tbpx")
 
 
 def sh(*argv: str, ns: str | None = None, check: bool = True) -> str:
